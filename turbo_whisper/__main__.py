@@ -1,0 +1,3 @@
+from turbo_whisper.cli import main
+
+raise SystemExit(main())
