@@ -1,0 +1,50 @@
+import io
+import wave
+
+import numpy as np
+import pytest
+
+from turbo_whisper.audio import decode_wav, encode_wav, loudest_dbfs
+
+
+def test_wav_is_16_bit_mono_at_the_given_rate():
+    samples = (np.sin(np.linspace(0, 200, 16000)) * 10000).astype(np.int16)
+    wav = encode_wav(samples, 16000)
+    with wave.open(io.BytesIO(wav)) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (1, 2, 16000)
+        assert reader.getnframes() == 16000
+    back, rate = decode_wav(wav)
+    assert rate == 16000 and np.array_equal(back, samples)
+
+
+def test_device_rate_is_kept_in_a_valid_wav():
+    samples = np.arange(-500, 500, dtype=np.int16)
+    back, rate = decode_wav(encode_wav(samples, 44100))
+    assert rate == 44100 and np.array_equal(back, samples)
+
+
+def test_stereo_wav_is_mixed_to_mono():
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(2)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(np.array([100, 300, -100, -300], dtype="<i2").tobytes())
+    samples, rate = decode_wav(buffer.getvalue())
+    assert rate == 8000 and samples.tolist() == [200, -200]
+
+
+@pytest.mark.parametrize("data", [b"", b"RIFF", b"not audio at all", b"ID3\x03\x00" + bytes(100)])
+def test_not_a_wav_is_a_value_error(data):
+    with pytest.raises(ValueError):
+        decode_wav(data)
+
+
+def test_levels():
+    assert loudest_dbfs(np.zeros(16000, dtype=np.int16), 16000) == -120.0
+    full = np.full(16000, 32767, dtype=np.int16)
+    assert loudest_dbfs(full, 16000) == pytest.approx(0.0, abs=0.01)
+    quiet = np.zeros(16000, dtype=np.int16)
+    quiet[8000:9600] = 3277  # 100 ms at -20 dBFS in one second of silence
+    assert loudest_dbfs(quiet, 16000) == pytest.approx(-20.0, abs=0.1)
+    assert loudest_dbfs(np.zeros(0, dtype=np.int16), 16000) == -120.0

@@ -1,0 +1,435 @@
+"""Dictation: the state machine that wires recorder, spool, server and clipboard together.
+
+Threads: the hotkey listener, the control socket and the audio callback only post events
+or copy buffers. One controller thread owns the recording state; one worker thread owns
+every network and clipboard call, and delivers jobs in the order they were recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from turbo_whisper import text
+from turbo_whisper.audio import Recording, decode_wav, encode_flac, encode_wav, loudest_dbfs
+from turbo_whisper.config import Settings
+from turbo_whisper.errors import (
+    ClipboardError,
+    DeviceError,
+    ServerError,
+    SpoolError,
+    TurboWhisperError,
+)
+from turbo_whisper.feedback import Feedback
+from turbo_whisper.server import Backoff
+from turbo_whisper.spool import Spool, SpoolEntry
+from turbo_whisper.status import EngineStatus, Phase, StatusCallback
+
+log = logging.getLogger(__name__)
+
+MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
+
+
+class State(str, enum.Enum):
+    IDLE = "idle"
+    RECORDING = "recording"
+
+
+class Work(str, enum.Enum):
+    IDLE = "idle"
+    WAITING = "waiting for server"
+    TRANSCRIBING = "transcribing"
+
+
+class RecorderLike(Protocol):
+    @property
+    def recording(self) -> bool: ...
+    def start(self) -> None: ...
+    def stop(self) -> Recording: ...
+
+
+class EngineLike(Protocol):
+    ready: bool
+
+    @property
+    def status(self) -> EngineStatus: ...
+    def wait_until_ready(self, on_status: StatusCallback | None = None,
+                         deadline: float | None = None) -> None: ...
+    def transcribe(self, audio: bytes, *, duration_s: float, filename: str = ...) -> str: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class OutputLike(Protocol):
+    def deliver(self, transcript: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Job:
+    wav: bytes
+    seconds: float
+    loudest_dbfs: float
+    entry: SpoolEntry | None  # None only when the spool could not be written
+
+
+def job_from_entry(entry: SpoolEntry) -> Job:
+    wav = entry.read()
+    samples, rate = decode_wav(wav)
+    return Job(wav, len(samples) / rate, loudest_dbfs(samples, rate), entry)
+
+
+class Dictation:
+    """The client's heart: recordings in, transcripts out, nothing lost on the way."""
+
+    def __init__(self, settings: Settings, recorder: RecorderLike, engine: EngineLike,
+                 spool: Spool, output: OutputLike, feedback: Feedback | None = None):
+        self.settings = settings
+        self.recorder = recorder
+        self.engine = engine
+        self.spool = spool
+        self.output = output
+        self.feedback = feedback or Feedback(notifications=False)
+        self._events: queue.Queue[tuple[str, Any, queue.Queue[Any] | None]] = queue.Queue()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._queued: set[str] = set()  # spool names in the job queue or being worked on
+        self._held: list[Job] = []  # failed in a way only the user can clear; kept on disk
+        self._lock = threading.Lock()
+        self._state = State.IDLE
+        self._work = Work.IDLE
+        self._work_detail = ""
+        self._stopping = threading.Event()
+        self._last: dict[str, Any] = {}
+        self._threads: list[threading.Thread] = []
+        self.delivered = 0
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue what earlier runs left behind, then start the controller and the worker."""
+        for entry in self.spool.pending():
+            self._queue_entry(entry)
+        if self._jobs.qsize():
+            self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
+                               "as soon as the server is ready.", notify=False)
+        for target, name in ((self._control_loop, "controller"), (self._work_loop, "worker")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        """Keep a recording in progress, let the worker finish briefly, then stop."""
+        done: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._events.put(("shutdown", None, done))
+        try:
+            done.get(timeout=grace)
+        except queue.Empty:
+            log.warning("The controller did not stop in time.")
+        self._stopping.set()
+        self.engine.cancel()
+        self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=grace)
+        self.engine.close()
+
+    def send_pending_now(self) -> int:
+        """Send every kept recording from this thread, in order; return how many are left."""
+        for entry in self.spool.pending():
+            self._queue_entry(entry)
+        while not self._jobs.empty():
+            job = self._jobs.get()
+            if job is not None:
+                self._process(job)
+        return len(self.spool.pending())
+
+    def post(self, event: str, argument: Any = None) -> None:
+        """Hand an event to the controller; safe from any thread, returns at once."""
+        self._events.put((event, argument, None))
+
+    def request(self, event: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Post an event and wait for the controller's answer (for the control socket)."""
+        answer: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1)
+        self._events.put((event, None, answer))
+        try:
+            return answer.get(timeout=timeout)
+        except queue.Empty:
+            return {"ok": False, "error": "the client did not answer in time"}
+
+    # --- controller: owns the recording state --------------------------------------------
+
+    def _control_loop(self) -> None:
+        handlers: dict[str, Any] = {
+            "toggle": self._toggle, "start": self._start_recording, "stop": self._stop_recording,
+            "cancel": self._cancel_recording, "limit": self._limit_reached,
+            "hotkey_down": self._hotkey_down, "hotkey_up": self._hotkey_up,
+            "retry": self._retry_held, "status": lambda: None,
+        }
+        while True:
+            event, argument, reply = self._events.get()
+            if event == "shutdown":
+                self._finish_recording_for_shutdown()
+                if reply is not None:
+                    reply.put(True)
+                return
+            try:
+                handlers[event](*([] if argument is None else [argument]))
+            except TurboWhisperError as exc:
+                self.feedback.tell("error", str(exc))
+            except Exception:
+                log.exception("Unexpected error while handling %s", event)
+            if reply is not None:
+                reply.put(self.snapshot())
+
+    def _toggle(self) -> None:
+        if self._state is State.RECORDING:
+            self._stop_recording()
+        else:
+            self._start_recording()
+
+    def _hotkey_down(self) -> None:
+        if self.settings.mode == "hold":
+            self._start_recording()
+        else:
+            self._toggle()
+
+    def _hotkey_up(self) -> None:
+        if self.settings.mode == "hold":
+            self._stop_recording()
+
+    def _start_recording(self) -> None:
+        if self._state is State.RECORDING:
+            return
+        try:
+            self.recorder.start()
+        except DeviceError as exc:
+            self.feedback.tell("error", str(exc))
+            self.feedback.cue("error")
+            return
+        self._set_state(State.RECORDING)
+        self.feedback.cue("start")
+        log.info("Recording.")
+
+    def _stop_recording(self) -> None:
+        if self._state is not State.RECORDING:
+            return
+        recording = self.recorder.stop()
+        self._set_state(State.IDLE)
+        self.feedback.cue("stop")
+        self._take(recording)
+
+    def _cancel_recording(self) -> None:
+        if self._state is State.RECORDING:
+            self.recorder.stop()
+            self._set_state(State.IDLE)
+            self.feedback.tell("info", "Recording cancelled; nothing was sent.", notify=False)
+
+    def _limit_reached(self, reason: str = "limit") -> None:
+        if self._state is not State.RECORDING:
+            return
+        if reason == "device":
+            self.feedback.tell("warning", "The microphone went away; transcribing what was "
+                               "recorded until then.")
+        else:
+            minutes = self.settings.max_seconds / 60
+            self.feedback.tell("warning", f"The recording reached its {minutes:g}-minute limit "
+                               "(setting 'max_seconds'); transcribing what was recorded.")
+        self._stop_recording()
+
+    def _finish_recording_for_shutdown(self) -> None:
+        if self._state is State.RECORDING:
+            log.info("Stopping: the recording in progress is kept.")
+            self._stop_recording()
+
+    def _take(self, recording: Recording) -> None:
+        """Check a finished recording, keep it on disk, and queue it for transcription."""
+        loudest = loudest_dbfs(recording.samples, recording.samplerate)
+        if recording.seconds < MIN_SECONDS or loudest < self.settings.silence_threshold_db:
+            self.feedback.tell("info", "Nothing was heard (the recording was silent); "
+                               "check the microphone if you spoke.")
+            self.feedback.cue("error")
+            return
+        wav = encode_wav(recording.samples, recording.samplerate)
+        entry = None
+        try:
+            entry = self.spool.put(wav)
+        except SpoolError as exc:
+            self.feedback.tell("error", str(exc))
+        self._queue(Job(wav, recording.seconds, loudest, entry))
+
+    # --- worker: owns network and clipboard ----------------------------------------------
+
+    def _queue_entry(self, entry: SpoolEntry) -> None:
+        try:
+            job = job_from_entry(entry)
+        except (OSError, ValueError) as exc:
+            self.feedback.tell("error", f"The kept recording {entry.path} cannot be read ({exc}); "
+                               "it is left in place.", notify=False)
+            return
+        self._queue(job)
+
+    def _queue(self, job: Job) -> None:
+        with self._lock:
+            if job.entry is not None:
+                if job.entry.name in self._queued:
+                    return
+                self._queued.add(job.entry.name)
+        self._jobs.put(job)
+
+    def _retry_held(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+            known = self._queued | {j.entry.name for j in held if j.entry}
+        for job in held:
+            self._queue(job)
+        for entry in self.spool.pending():
+            if entry.name not in known:
+                self._queue_entry(entry)
+
+    def _work_loop(self) -> None:
+        self._wait_for_engine()  # at once: a cold server starts its download before the first dictation
+        while not self._stopping.is_set():
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._process(job)
+            with self._lock:
+                if job.entry is not None and all(held is not job for held in self._held):
+                    self._queued.discard(job.entry.name)
+
+    def _wait_for_engine(self) -> bool:
+        if self.engine.ready:
+            return True
+        self._set_work(Work.WAITING, self.engine.status.detail)
+        try:
+            self.engine.wait_until_ready(self._on_engine_status)
+            return True
+        except ServerError as exc:
+            if not self._stopping.is_set():
+                self.feedback.tell("error", str(exc))
+            return False
+        finally:
+            self._set_work(Work.IDLE)
+
+    def _on_engine_status(self, status: EngineStatus) -> None:
+        self._set_work(Work.WAITING, status.detail)
+        level = "info" if status.phase is not Phase.FAILED else "error"
+        self.feedback.tell(level, status.detail, notify=status.phase is not Phase.STARTING)
+
+    def _process(self, job: Job) -> None:
+        backoff = Backoff(start=1.0, factor=2.0, cap=30.0)
+        while not self._stopping.is_set():
+            if not self._wait_for_engine():
+                self._hold(job)
+                return
+            self._set_work(Work.TRANSCRIBING, f"Transcribing {job.seconds:.0f} s of audio.")
+            log.info("Transcribing %.1f s of audio.", job.seconds)
+            try:
+                transcript = self._transcribe(job)
+            except ServerError as exc:
+                if not exc.retryable:
+                    self.feedback.tell("error", str(exc))
+                    self._hold(job)
+                    return
+                delay = backoff.next()
+                self.feedback.tell("warning", f"{exc} Trying again in {delay:.0f} s.")
+                self._stopping.wait(delay)
+                continue
+            finally:
+                self._set_work(Work.IDLE)
+            self._deliver(job, transcript)
+            return
+
+    def _transcribe(self, job: Job) -> str:
+        if self.settings.upload_format == "flac":
+            samples, rate = decode_wav(job.wav)
+            return self.engine.transcribe(encode_flac(samples, rate), duration_s=job.seconds,
+                                          filename="audio.flac")
+        return self.engine.transcribe(job.wav, duration_s=job.seconds)
+
+    def _hold(self, job: Job) -> None:
+        with self._lock:
+            self._held.append(job)
+        if job.entry is not None:
+            log.info("Recording %s stays in %s until `turbo-whisper retry` or the next start.",
+                     job.entry.name, self.spool.directory)
+
+    def _deliver(self, job: Job, transcript: str) -> None:
+        if text.is_hallucination(transcript, job.loudest_dbfs):
+            log.info("Dropped %r: Whisper invents it for near-silence.", transcript)
+            transcript = ""
+        words = text.finish(transcript, self.settings.replacements, self.settings.trailing_space)
+        if not words.strip():
+            self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
+                               "audio; nothing was copied.")
+            self._done(job)
+            return
+        try:
+            self.output.deliver(words)
+        except ClipboardError as exc:
+            saved = self.spool.keep_text(job.entry, words)
+            self.feedback.tell("error", f"{exc} The transcript is saved in {saved}: {words}")
+            self.feedback.cue("error")
+            self._done(job)
+            return
+        self._done(job)
+        self.delivered += 1
+        self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
+                      "at": time.time()}
+        log.debug("Transcript: %s", words)
+        preview = " ".join(words.split()[:6])
+        self.feedback.tell("info", f"Copied {len(words.split())} words: {preview}"
+                           f"{'…' if len(words.split()) > 6 else ''}", notify=True)
+        self.feedback.cue("done")
+
+    def _done(self, job: Job) -> None:
+        if job.entry is not None:
+            self.spool.done(job.entry)
+
+    # --- what the user sees ---------------------------------------------------------------
+
+    def _set_state(self, state: State) -> None:
+        with self._lock:
+            self._state = state
+
+    def _set_work(self, work: Work, detail: str = "") -> None:
+        with self._lock:
+            self._work, self._work_detail = work, detail
+
+    def snapshot(self) -> dict[str, Any]:
+        """The client's state as plain data, for `turbo-whisper status`."""
+        with self._lock:
+            engine = self.engine.status
+            pending = self._jobs.qsize() + (self._work is not Work.IDLE) + len(self._held)
+            return {
+                "ok": True,
+                "state": self._state.value,
+                "work": self._work.value,
+                "work_detail": self._work_detail,
+                "engine": {"phase": engine.phase.value, "detail": engine.detail,
+                           "server": engine.server_kind},
+                "pending": pending,
+                "held": len(self._held),
+                "delivered": self.delivered,
+                "last": self._last,
+                "message": self._message(engine, pending),
+            }
+
+    def _message(self, engine: EngineStatus, pending: int) -> str:
+        parts = []
+        if self._state is State.RECORDING:
+            parts.append("Recording.")
+        if self._work is Work.TRANSCRIBING:
+            parts.append(self._work_detail)
+        elif self._work is Work.WAITING:
+            parts.append(f"Waiting for the server: {self._work_detail}")
+        else:
+            parts.append(engine.detail)
+        if pending:
+            parts.append(f"{pending} recording(s) waiting to be transcribed.")
+        if self._held:
+            parts.append(f"{len(self._held)} kept after an error; `turbo-whisper retry` sends them.")
+        return " ".join(parts)

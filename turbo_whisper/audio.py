@@ -1,0 +1,198 @@
+"""Recording from the microphone, WAV encoding, and level measures."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from turbo_whisper.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+BLOCK_SECONDS = 0.02  # 20 ms blocks: the first audio arrives quickly after the key press
+
+
+@dataclass(frozen=True)
+class Recording:
+    samples: np.ndarray  # mono int16
+    samplerate: int
+    started_at: float  # wall-clock time of the key press
+    cut_short: bool = False  # stopped by the length cap or a vanished device
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.samplerate
+
+
+def encode_wav(samples: np.ndarray, samplerate: int) -> bytes:
+    """16-bit mono PCM WAV bytes for the samples."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(samplerate)
+        writer.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+    return buffer.getvalue()
+
+
+def decode_wav(wav_bytes: bytes) -> tuple[np.ndarray, int]:
+    """Mono int16 samples and the rate of a PCM WAV; ValueError if it is not one."""
+    try:
+        with wave.open(io.BytesIO(wav_bytes), "rb") as reader:
+            width, channels = reader.getsampwidth(), reader.getnchannels()
+            rate, frames = reader.getframerate(), reader.readframes(reader.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"not a PCM WAV file ({exc})") from None
+    if width != 2:
+        raise ValueError(f"{8 * width}-bit samples; 16-bit PCM is expected")
+    samples = np.frombuffer(frames, dtype="<i2")
+    if channels > 1:
+        samples = samples[: len(samples) - len(samples) % channels]
+        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    return samples, rate
+
+
+def encode_flac(samples: np.ndarray, samplerate: int) -> bytes:
+    """FLAC bytes (needs the optional soundfile package)."""
+    try:
+        import soundfile
+    except ImportError as exc:
+        raise DeviceError(
+            "upload_format = \"flac\" needs the soundfile package: pip install soundfile"
+        ) from exc
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.asarray(samples, dtype=np.int16), samplerate, format="FLAC")
+    return buffer.getvalue()
+
+
+def loudest_dbfs(samples: np.ndarray, samplerate: int, window_seconds: float = 0.1) -> float:
+    """Level in dBFS of the loudest window: near -inf for digital silence, 0 at full scale."""
+    window = max(1, int(samplerate * window_seconds))
+    usable = len(samples) - len(samples) % window
+    if usable == 0:
+        usable, window = len(samples), max(1, len(samples))
+    if usable == 0:
+        return -120.0
+    frames = samples[:usable].astype(np.float64).reshape(-1, window) / 32768.0
+    rms = float(np.sqrt((frames**2).mean(axis=1)).max())
+    return max(-120.0, 20 * np.log10(rms)) if rms > 0 else -120.0
+
+
+def input_device_names() -> list[str]:
+    import sounddevice as sd
+
+    return [
+        f"{index}: {device['name']}"
+        for index, device in enumerate(sd.query_devices())
+        if device["max_input_channels"] > 0
+    ]
+
+
+def resolve_device(device: str | int | None) -> tuple[str | int | None, int]:
+    """The device to open and the sample rate to record at; DeviceError in words if none."""
+    import sounddevice as sd
+
+    try:
+        info = sd.query_devices(device, "input")
+    except (ValueError, sd.PortAudioError) as exc:
+        names = input_device_names()
+        listed = "; ".join(names) if names else "none found"
+        wanted = "the default input device" if device is None else f"input device {device!r}"
+        raise DeviceError(
+            f"Cannot use {wanted} ({exc}). Input devices: {listed}. "
+            "Set 'device' to one of these names or numbers."
+        ) from None
+    try:
+        sd.check_input_settings(device, samplerate=SAMPLE_RATE, channels=1, dtype="int16")
+        return device, SAMPLE_RATE
+    except (ValueError, sd.PortAudioError):
+        rate = int(info["default_samplerate"])
+        log.info("Input device %r refuses 16 kHz; recording at its own %d Hz.", info["name"], rate)
+        return device, rate
+
+
+class Recorder:
+    """Records mono 16-bit audio from an input device between start() and stop().
+
+    The audio callback only copies blocks into a list; all other work happens elsewhere.
+    """
+
+    def __init__(self, device: str | int | None = None, max_seconds: float = 600.0,
+                 on_limit: Callable[[str], None] | None = None):
+        self._device = device
+        self._max_seconds = max_seconds
+        self._on_limit = on_limit or (lambda reason: None)
+        self._blocks: list[np.ndarray] = []
+        self._frames = 0
+        self._max_frames = 0
+        self._stream: Any = None
+        self._rate = SAMPLE_RATE
+        self._started_at = 0.0
+        self._cut_short = False
+        self._lock = threading.Lock()
+        self.first_block_at: float | None = None  # monotonic time of the first audio block
+
+    @property
+    def recording(self) -> bool:
+        return self._stream is not None
+
+    def check(self) -> None:
+        """Fail now, in words, when the configured device cannot be used."""
+        resolve_device(self._device)
+
+    def start(self) -> None:
+        import sounddevice as sd
+
+        device, self._rate = resolve_device(self._device)
+        self._blocks, self._frames, self._cut_short = [], 0, False
+        self._max_frames = int(self._max_seconds * self._rate)
+        self.first_block_at = None
+        self._started_at = time.time()
+        try:
+            stream = sd.InputStream(
+                device=device, samplerate=self._rate, channels=1, dtype="int16",
+                blocksize=int(self._rate * BLOCK_SECONDS), callback=self._callback,
+                finished_callback=self._finished,
+            )
+            stream.start()
+        except sd.PortAudioError as exc:
+            raise DeviceError(f"The microphone could not be opened: {exc}.") from exc
+        self._stream = stream
+
+    def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
+        if self.first_block_at is None:
+            self.first_block_at = time.monotonic()
+        self._blocks.append(indata[:, 0].copy())
+        self._frames += frames
+        if self._frames >= self._max_frames and not self._cut_short:
+            self._cut_short = True
+            self._on_limit("limit")
+
+    def _finished(self) -> None:
+        # Runs when the stream ends by itself, e.g. when the device vanishes.
+        if self._stream is not None and not self._cut_short:
+            self._cut_short = True
+            self._on_limit("device")
+
+    def stop(self) -> Recording:
+        """Close the microphone and return everything recorded so far."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop()
+                stream.close()
+            except Exception as exc:  # a vanished device fails here; the audio is kept
+                log.warning("The microphone did not close cleanly (%s); the audio is kept.", exc)
+        blocks = self._blocks
+        samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
+        samples = samples[: self._max_frames] if self._max_frames else samples
+        return Recording(samples, self._rate, self._started_at, self._cut_short)

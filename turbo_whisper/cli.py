@@ -1,0 +1,361 @@
+"""The `turbo-whisper` command.
+
+Control commands (toggle, start, stop, cancel, status) are what desktop shortcuts run, so
+this module imports only the standard library at the top; heavy parts load where used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from turbo_whisper import __version__
+from turbo_whisper.errors import ConfigError, NotRunning, TurboWhisperError
+
+if TYPE_CHECKING:
+    from turbo_whisper.app import EngineLike
+    from turbo_whisper.config import Settings
+
+log = logging.getLogger("turbo_whisper")
+
+EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING = 1, 2, 3
+
+_SETTING_FLAGS: list[tuple[str, str]] = [
+    ("--server-url", "transcription server, e.g. http://127.0.0.1:8000"),
+    ("--model", "model id the server should use"),
+    ("--language", 'language code such as "en" or "fr"; "auto" detects it'),
+    ("--prompt", "text that guides spelling and style"),
+    ("--hotkey", 'global hotkey, e.g. "ctrl+alt+r"'),
+    ("--mode", '"toggle" (press, speak, press) or "hold" (speak while held)'),
+    ("--device", "input device name or number (see `turbo-whisper devices`)"),
+    ("--api-key-file", "file holding the server's API key"),
+    ("--request-timeout", "seconds to wait for a short clip's transcript"),
+    ("--ready-timeout", "seconds to wait for a cold server to become ready"),
+    ("--max-seconds", "longest recording, in seconds"),
+    ("--output", '"clipboard" or "paste"'),
+    ("--engine", '"server" or "local" (faster-whisper in this process)'),
+    ("--log-level", "debug, info, warning or error"),
+]
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="config file (TOML) to read")
+    for flag, words in _SETTING_FLAGS:
+        parser.add_argument(flag, metavar=flag.strip("-").split("-")[-1].upper(), help=words)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from turbo_whisper.config import load_settings
+
+    flags: dict[str, Any] = {
+        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"), None)
+        for flag, _ in _SETTING_FLAGS
+    }
+    flags["config"] = getattr(args, "config", None)
+    if getattr(args, "verbose", False):
+        flags["log_level"] = "debug"
+    return load_settings(flags)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s turbo-whisper %(levelname)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def make_engine(settings: Settings) -> EngineLike:
+    if settings.engine == "local":
+        from turbo_whisper.local_engine import LocalEngine
+
+        return LocalEngine(settings)
+    from turbo_whisper.server import ServerClient
+
+    return ServerClient(settings)
+
+
+# --- run --------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from turbo_whisper.app import Dictation
+    from turbo_whisper.audio import Recorder
+    from turbo_whisper.control import ControlServer, InstanceLock
+    from turbo_whisper.errors import DeviceError, HotkeyError
+    from turbo_whisper.feedback import Feedback
+    from turbo_whisper.hotkey import HotkeyListener
+    from turbo_whisper.output import Clipboard, clipboard_problem
+    from turbo_whisper.paths import spool_dir
+    from turbo_whisper.spool import Spool
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    lock = InstanceLock()
+    lock.acquire()
+    app: Dictation | None = None
+    recorder = Recorder(settings.device, settings.max_seconds,
+                        on_limit=lambda reason: app.post("limit", reason) if app else None)
+    try:
+        recorder.check()
+    except DeviceError as exc:
+        if settings.device is not None:
+            raise
+        log.warning("%s Recording will work once an input device is there.", exc)
+    feedback = Feedback(settings.notifications)
+    app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), Clipboard(),
+                    feedback)
+    control = ControlServer(lambda command: _handle_command(app, command))
+    control.start()
+    app.start()
+    hotkey = HotkeyListener(settings.hotkey, lambda: app.post("hotkey_down"),
+                            lambda: app.post("hotkey_up"))
+    try:
+        hotkey.start()
+    except HotkeyError as exc:
+        log.warning("%s", exc)
+    problem = clipboard_problem()
+    if problem:
+        log.warning("The clipboard will not work: %s. Transcripts are saved to files "
+                    "and shown in this log instead.", problem)
+    shown = settings.hotkey.replace("<", "").replace(">", "").title()
+    log.info("Turbo Whisper %s is running: press %s to dictate, or run `turbo-whisper toggle`.",
+             __version__, shown)
+    _wait_for_signal()
+    log.info("Stopping.")
+    hotkey.stop()
+    control.stop()
+    app.shutdown()
+    lock.release()
+    return 0
+
+
+def _handle_command(app: Any, command: dict[str, Any]) -> dict[str, Any]:
+    name = command.get("cmd")
+    if name == "status":
+        return dict(app.snapshot())
+    if name in ("toggle", "start", "stop", "cancel", "retry"):
+        return dict(app.request(name))
+    return {"ok": False, "error": f"unknown command {name!r}"}
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass
+
+
+# --- commands for other processes ---------------------------------------------------------
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from turbo_whisper.control import send
+
+    answer = send(args.command)
+    if not answer.get("ok"):
+        print(f"turbo-whisper: {answer.get('error', 'the command failed')}", file=sys.stderr)
+        return EXIT_ERROR
+    if getattr(args, "json", False):
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+    elif args.command == "retry":
+        print(f"{answer['pending']} recording(s) queued to be sent.")
+    else:
+        print(answer["message"])
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from turbo_whisper.control import send
+
+    try:
+        answer = send("status")
+    except NotRunning as exc:
+        return _status_without_client(args, str(exc))
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+    else:
+        print(f"Turbo Whisper is running ({answer['state']}). {answer['message']}")
+    return 0
+
+
+def _status_without_client(args: argparse.Namespace, why: str) -> int:
+    from turbo_whisper.paths import spool_dir
+    from turbo_whisper.spool import Spool
+
+    settings = _settings(args)
+    status = None
+    if settings.engine == "server":
+        from turbo_whisper.server import ServerClient
+
+        server = ServerClient(settings)
+        status = server.check()
+        server.close()
+
+    pending = len(Spool(spool_dir()).pending())
+    if args.json:
+        print(json.dumps({"ok": False, "running": False, "error": why, "pending": pending,
+                          "engine": {"phase": status.phase.value, "detail": status.detail,
+                                     "server": status.server_kind} if status else None},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(why)
+        if status is not None:
+            print(status.detail)
+        if pending:
+            print(f"{pending} recording(s) are kept, waiting to be transcribed.")
+    return EXIT_NOT_RUNNING
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from turbo_whisper.audio import decode_wav
+
+    settings = _settings(args)
+    _setup_logging("warning" if settings.log_level == "info" else settings.log_level)
+    path = Path(args.file)
+    try:
+        wav = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        samples, rate = decode_wav(wav)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path} is not usable: {exc}. A 16-bit PCM WAV is expected; convert with "
+            f"`sox '{path}' -r 16000 -c 1 -b 16 out.wav`."
+        ) from None
+    engine = make_engine(settings)
+    try:
+        engine.wait_until_ready(lambda status: print(status.detail, file=sys.stderr))
+        transcript = engine.transcribe(wav, duration_s=len(samples) / rate)
+    finally:
+        engine.close()
+    print(transcript.strip())
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from turbo_whisper.control import send
+
+    try:
+        answer = send("retry")
+    except NotRunning:
+        return _retry_here(args)
+    print(f"{answer['pending']} recording(s) queued to be sent.")
+    return 0
+
+
+def _retry_here(args: argparse.Namespace) -> int:
+    """No client runs: send the kept recordings from this process, in order."""
+    from turbo_whisper.app import Dictation
+    from turbo_whisper.control import InstanceLock
+    from turbo_whisper.feedback import Feedback
+    from turbo_whisper.output import Clipboard
+    from turbo_whisper.paths import spool_dir
+    from turbo_whisper.spool import Spool
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    spool = Spool(spool_dir())
+    if not spool.pending():
+        print("No recordings are waiting.")
+        return 0
+    lock = InstanceLock()
+    lock.acquire()
+    try:
+        app = Dictation(settings, _NoRecorder(), make_engine(settings), spool, Clipboard(),
+                        Feedback(settings.notifications))
+        left = app.send_pending_now()
+    finally:
+        lock.release()
+    if left:
+        print(f"{left} recording(s) could not be sent and are still kept.", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+class _NoRecorder:
+    recording = False
+
+    def start(self) -> None:
+        raise TurboWhisperError("This command does not record.")
+
+    def stop(self) -> Any:
+        raise TurboWhisperError("This command does not record.")
+
+
+# --- parser -----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="turbo-whisper",
+        description="Dictation for the Linux desktop: press Ctrl+Alt+R, speak, press again; "
+                    "the transcript is in the clipboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"turbo-whisper {__version__}")
+    commands = parser.add_subparsers(dest="name", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser("run", help="run the dictation client (hotkey, microphone, clipboard)")
+    _add_setting_flags(run)
+    run.set_defaults(func=cmd_run)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe one WAV file and print the text")
+    transcribe.add_argument("file", metavar="FILE.wav")
+    _add_setting_flags(transcribe)
+    transcribe.set_defaults(func=cmd_transcribe)
+
+    status = commands.add_parser("status", help="what the client and the server are doing")
+    status.add_argument("--json", action="store_true", help="print the state as JSON")
+    _add_setting_flags(status)
+    status.set_defaults(func=cmd_status)
+
+    retry = commands.add_parser("retry", help="send the kept recordings now")
+    _add_setting_flags(retry)
+    retry.set_defaults(func=cmd_retry)
+
+    for name, words in (("toggle", "start or stop a dictation (for desktop shortcuts)"),
+                        ("start", "start recording"), ("stop", "stop recording and transcribe"),
+                        ("cancel", "stop recording and throw the audio away")):
+        control = commands.add_parser(name, help=words)
+        control.add_argument("--json", action="store_true", help="print the answer as JSON")
+        control.set_defaults(func=cmd_control, command=name)
+
+    devices = commands.add_parser("devices", help="list the input devices")
+    devices.set_defaults(func=cmd_devices)
+    return parser
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from turbo_whisper.audio import input_device_names
+
+    names = input_device_names()
+    print("\n".join(names) if names else "No input devices were found.")
+    return 0 if names else EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"turbo-whisper: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NotRunning as exc:
+        print(f"turbo-whisper: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    except TurboWhisperError as exc:
+        print(f"turbo-whisper: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
