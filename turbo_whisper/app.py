@@ -282,7 +282,8 @@ class Dictation:
     def _retry_held(self) -> None:
         with self._lock:
             held, self._held = self._held, []
-            known = self._queued | {j.entry.name for j in held if j.entry}
+            self._queued -= {job.entry.name for job in held if job.entry}
+            known = self._queued | {job.entry.name for job in held if job.entry}
         for job in held:
             self._queue(job)
         for entry in self.spool.pending():

@@ -83,7 +83,7 @@ class Spool:
         try:
             names = sorted(p for p in self.directory.iterdir()
                            if p.suffix in (".wav", ".flac") and not p.name.startswith("."))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         return [SpoolEntry(p) for p in names]
 

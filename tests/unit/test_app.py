@@ -1,0 +1,220 @@
+"""The dictation state machine with stand-in parts; the real parts are tested end to end."""
+
+import logging
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from turbo_whisper.app import Dictation
+from turbo_whisper.audio import Recording
+from turbo_whisper.config import Settings
+from turbo_whisper.errors import ClipboardError, ServerError
+from turbo_whisper.spool import Spool
+from turbo_whisper.status import EngineStatus, Phase
+
+
+def speech(seconds=1.0, level=8000, marker=0):
+    samples = (np.sin(np.arange(int(16000 * seconds)) / 5) * level).astype(np.int16)
+    samples[0] = marker  # lets the engine tell recordings apart
+    return samples
+
+
+class ListRecorder:
+    """Hands out prepared recordings in turn."""
+
+    def __init__(self, *clips):
+        self.clips = list(clips)
+        self.recording = False
+
+    def start(self):
+        self.recording = True
+
+    def stop(self):
+        self.recording = False
+        return Recording(self.clips.pop(0), 16000, time.time())
+
+
+class ScriptedEngine:
+    """Answers each clip with 'clip <marker>', after the scripted failures."""
+
+    def __init__(self, failures=(), ready_after=0.0):
+        self.failures = list(failures)
+        self.ready = False
+        self.ready_at = time.monotonic() + ready_after
+        self.status = EngineStatus(Phase.STARTING, "starting")
+        self.calls = 0
+        self.cancelled = threading.Event()
+
+    def wait_until_ready(self, on_status=None, deadline=None):
+        while time.monotonic() < self.ready_at:
+            if self.cancelled.wait(0.01):
+                raise ServerError("cancelled")
+        self.ready = True
+        self.status = EngineStatus(Phase.READY, "ready")
+
+    def transcribe(self, audio, *, duration_s, filename="audio.wav"):
+        self.calls += 1
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return failure
+        from turbo_whisper.audio import decode_wav
+
+        samples, _ = decode_wav(audio)
+        return f" clip {samples[0]} "
+
+    def cancel(self):
+        self.cancelled.set()
+
+    def close(self):
+        pass
+
+
+class ListOutput:
+    def __init__(self, fail=0):
+        self.texts = []
+        self.fail = fail
+
+    def deliver(self, transcript):
+        if self.fail:
+            self.fail -= 1
+            raise ClipboardError("no clipboard tool")
+        self.texts.append(transcript)
+
+
+def make(tmp_path, recorder, engine, output=None, **settings):
+    app = Dictation(Settings(**settings), recorder, engine, Spool(tmp_path / "spool"),
+                    output or ListOutput())
+    app.start()
+    return app
+
+
+def dictate(app):
+    app.request("start")
+    app.request("stop")
+
+
+def wait_for(condition, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def test_dictations_made_before_the_server_is_ready_are_delivered_in_order(tmp_path):
+    engine = ScriptedEngine(ready_after=0.5)
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=1), speech(marker=2), speech(marker=3)),
+               engine, output)
+    for _ in range(3):
+        dictate(app)
+    assert len(app.spool.pending()) == 3  # on disk while the server is cold
+    wait_for(lambda: len(output.texts) == 3)
+    assert output.texts == ["clip 1", "clip 2", "clip 3"]
+    assert app.spool.pending() == []
+    app.shutdown()
+
+
+def test_retryable_failures_keep_the_recording_and_resend_it(tmp_path):
+    engine = ScriptedEngine(failures=[ServerError("503 loading")])
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=7)), engine, output)
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 7"], timeout=5)
+    assert engine.calls == 2 and app.spool.pending() == []
+    app.shutdown()
+
+
+def test_a_rejected_recording_stays_kept_until_retry(tmp_path):
+    engine = ScriptedEngine(failures=[ServerError("413 too large", retryable=False)])
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=4)), engine, output)
+    dictate(app)
+    wait_for(lambda: app.snapshot()["held"] == 1)
+    assert len(app.spool.pending()) == 1 and output.texts == []
+    assert "turbo-whisper retry" in app.snapshot()["message"]
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 4"])
+    assert app.spool.pending() == []
+    app.shutdown()
+
+
+def test_silence_is_not_sent(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    engine = ScriptedEngine()
+    app = make(tmp_path, ListRecorder(np.zeros(16000, dtype=np.int16)), engine)
+    dictate(app)
+    time.sleep(0.2)
+    assert engine.calls == 0 and app.spool.pending() == []
+    assert "Nothing was heard" in caplog.text
+    app.shutdown()
+
+
+def test_whisper_inventions_on_a_quiet_clip_are_not_pasted(tmp_path):
+    engine = ScriptedEngine(failures=["Thank you."])
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(level=300)), engine, output)  # about -40 dBFS
+    dictate(app)
+    wait_for(lambda: engine.calls == 1)
+    time.sleep(0.1)
+    assert output.texts == [] and app.spool.pending() == []
+    app.shutdown()
+
+
+def test_clipboard_failure_keeps_the_text(tmp_path, caplog):
+    engine = ScriptedEngine()
+    app = make(tmp_path, ListRecorder(speech(marker=9)), engine, ListOutput(fail=1))
+    dictate(app)
+    kept = tmp_path / "undelivered"
+    wait_for(lambda: kept.exists() and any(kept.iterdir()))
+    assert [p.read_text() for p in kept.iterdir()] == ["clip 9"]
+    assert "clip 9" in caplog.text  # shown in the log as the last resort
+    app.shutdown()
+
+
+def test_spool_failure_still_delivers(tmp_path, caplog):
+    (tmp_path / "spool").write_text("a file where the folder should be")
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=5)), ScriptedEngine(), output)
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 5"])
+    assert "could not be saved" in caplog.text
+    app.shutdown()
+
+
+def test_shutdown_while_recording_keeps_the_audio(tmp_path):
+    engine = ScriptedEngine(ready_after=60)
+    app = make(tmp_path, ListRecorder(speech(marker=3)), engine)
+    app.request("start")
+    app.shutdown(grace=1.0)
+    assert len(app.spool.pending()) == 1
+
+
+def test_pending_recordings_from_an_earlier_run_go_first(tmp_path):
+    from turbo_whisper.audio import encode_wav
+
+    Spool(tmp_path / "spool").put(encode_wav(speech(marker=1), 16000))
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=2)), ScriptedEngine(), output)
+    dictate(app)
+    wait_for(lambda: len(output.texts) == 2)
+    assert output.texts == ["clip 1", "clip 2"]
+    app.shutdown()
+
+
+@pytest.mark.parametrize("mode, events, recording", [
+    ("toggle", ["hotkey_down", "hotkey_up"], True),
+    ("hold", ["hotkey_down"], True),
+    ("hold", ["hotkey_down", "hotkey_up"], False),
+])
+def test_hotkey_modes(tmp_path, mode, events, recording):
+    app = make(tmp_path, ListRecorder(speech()), ScriptedEngine(), mode=mode)
+    for event in events:
+        app.post(event)
+    assert (app.request("status")["state"] == "recording") is recording
+    app.shutdown()
