@@ -104,6 +104,7 @@ class Dictation:
         self._work_detail = ""
         self._stopping = threading.Event()
         self._last: dict[str, Any] = {}
+        self._current: Job | None = None  # the job the worker holds now
         self._threads: list[threading.Thread] = []
         self.delivered = 0
 
@@ -296,8 +297,10 @@ class Dictation:
             job = self._jobs.get()
             if job is None:
                 return
+            self._current = job
             self._process(job)
             with self._lock:
+                self._current = None
                 if job.entry is not None and all(held is not job for held in self._held):
                     self._queued.discard(job.entry.name)
 
@@ -404,7 +407,7 @@ class Dictation:
         """The client's state as plain data, for `turbo-whisper status`."""
         with self._lock:
             engine = self.engine.status
-            pending = self._jobs.qsize() + (self._work is not Work.IDLE) + len(self._held)
+            pending = self._jobs.qsize() + (self._current is not None) + len(self._held)
             return {
                 "ok": True,
                 "state": self._state.value,

@@ -1,0 +1,97 @@
+"""The real `turbo-whisper` client as a process, with its own XDG folders, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from support.services import stop_process
+
+
+class ClientProcess:
+    """Runs `python -m turbo_whisper run` under a given display and audio server."""
+
+    def __init__(self, home: Path, env: Mapping[str, str]):
+        self.home = Path(home)
+        self.log_path = self.home / "client.log"
+        self.env = dict(os.environ)
+        self.env.update({
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / "config"),
+            "XDG_STATE_HOME": str(self.home / "state"),
+            "XDG_DATA_HOME": str(self.home / "data"),
+            "XDG_RUNTIME_DIR": str(self.home / "runtime"),
+            "TURBO_WHISPER_NOTIFICATIONS": "false",
+            "TURBO_WHISPER_SOUNDS": "false",
+        })
+        self.env.update(env)
+        (self.home / "runtime").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def spool(self) -> Path:
+        return self.home / "state" / "turbo-whisper" / "spool"
+
+    def start(self, *args: str, ready_line: str = "is running") -> ClientProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "turbo_whisper", "run", *args], env=self.env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        self.wait_log(ready_line, timeout=30)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 30.0) -> None:
+        self.wait(lambda: text in self.log(), timeout, f"{text!r} in the client log")
+
+    def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if check():
+                return
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the client exited ({self.process.returncode}) while "
+                                     f"waiting for {what}:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
+
+    def command(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """Run another `turbo-whisper` command in the same environment."""
+        return subprocess.run([sys.executable, "-m", "turbo_whisper", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def status(self) -> dict:
+        result = self.command("status", "--json")
+        return json.loads(result.stdout)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        """SIGTERM, as at logout; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
+
+
+def press(display: str, keys: str) -> None:
+    """Press a key combination on the X display, as a person would."""
+    subprocess.run(["xdotool", "key", "--clearmodifiers", keys], env={**os.environ, "DISPLAY": display},
+                   check=True, timeout=10)
+
+
+def read_clipboard(display: str) -> bytes:
+    result = subprocess.run(["xclip", "-o", "-selection", "clipboard"],
+                            env={**os.environ, "DISPLAY": display}, capture_output=True,
+                            timeout=10, check=False)
+    return result.stdout if result.returncode == 0 else b""
