@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -65,9 +66,18 @@ class ClientProcess:
         raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
 
     def command(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-        """Run another `turbo-whisper` command in the same environment."""
-        return subprocess.run([sys.executable, "-m", "turbo_whisper", *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        """Run another `turbo-whisper` command in the same environment.
+
+        Output goes through files, not pipes: a clipboard tool that keeps the selection
+        inherits them and would hold a pipe open long after the command has finished.
+        """
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            result = subprocess.run([sys.executable, "-m", "turbo_whisper", *args], env=self.env,
+                                    stdout=out, stderr=err, timeout=timeout, check=False)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(result.args, result.returncode,
+                                               out.read().decode(), err.read().decode())
 
     def status(self) -> dict:
         result = self.command("status", "--json")
