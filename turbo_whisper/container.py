@@ -105,7 +105,7 @@ def connect(timeout: float | None = 30.0) -> Any:
             "pip install docker (or run the launch script again, which installs it)."
         ) from None
     try:
-        client = docker.from_env(timeout=timeout)  # type: ignore[arg-type]
+        client = docker.from_env(timeout=timeout)
         client.ping()
     except docker.errors.DockerException as exc:
         raise explain_connection_error(exc) from exc
@@ -242,7 +242,8 @@ class ContainerState:
 def _cache_mount(mounts: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     volumes = [m for m in mounts if m.get("Type") == "volume"]
     named = [m for m in volumes if str(m.get("Name", "")).endswith("_models")]
-    return (named or volumes or [None])[0]
+    found = named or volumes
+    return found[0] if found else None
 
 
 def format_bytes(count: float) -> str:
@@ -447,19 +448,18 @@ def explain_docker_error(exc: BaseException) -> DockerError:
 
 def sdk_errors() -> tuple[type[BaseException], ...]:
     """The exception types the Docker SDK raises (its own and its HTTP library's)."""
-    import docker.errors
-    import requests
-
+    try:
+        import docker.errors
+        import requests
+    except ImportError:
+        return ()
     return (docker.errors.DockerException, requests.RequestException)
 
 
 def container_status(stack: ServerStack | None = None) -> EngineStatus | None:
     """The container's status for the client's own display; None when Docker cannot say."""
-    try:
-        errors = sdk_errors()
-    except ImportError:
-        return None
+    errors: tuple[type[BaseException], ...] = (TurboWhisperError, *sdk_errors())
     try:
         return (stack or ServerStack()).engine_status()
-    except (TurboWhisperError, *errors):
+    except errors:
         return None
