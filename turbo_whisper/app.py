@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from turbo_whisper import text
+from turbo_whisper import history, text
 from turbo_whisper.audio import Recording, decode_wav, encode_flac, encode_wav, loudest_dbfs
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import (
@@ -381,6 +381,12 @@ class Dictation:
             return
         self._done(job)
         self.delivered += 1
+        if self.settings.history:
+            try:
+                history.append(words, job.seconds)
+            except OSError as exc:
+                self.feedback.tell("warning", f"The history file could not be written: {exc}.",
+                                   notify=False)
         self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
                       "at": time.time()}
         log.debug("Transcript: %s", words)

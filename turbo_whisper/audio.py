@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import wave
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -123,18 +124,25 @@ def resolve_device(device: str | int | None) -> tuple[str | int | None, int]:
 class Recorder:
     """Records mono 16-bit audio from an input device between start() and stop().
 
-    The audio callback only copies blocks into a list; all other work happens elsewhere.
+    The audio callback only copies blocks; all other work happens elsewhere. With a
+    pre-roll, the microphone stays open while idle and the last `preroll_ms` of audio are
+    kept, so a first syllable spoken with the key press is not cut off.
     """
 
     def __init__(self, device: str | int | None = None, max_seconds: float = 600.0,
-                 on_limit: Callable[[str], None] | None = None):
+                 on_limit: Callable[[str], None] | None = None, preroll_ms: int = 0):
         self._device = device
         self._max_seconds = max_seconds
         self._on_limit = on_limit or (lambda reason: None)
+        self._preroll_ms = preroll_ms
         self._blocks: list[np.ndarray] = []
+        self._idle_blocks: deque[np.ndarray] = deque()
+        self._idle_frames = 0
+        self._preroll_frames = 0
         self._frames = 0
         self._max_frames = 0
         self._stream: Any = None
+        self._capturing = False
         self._rate = SAMPLE_RATE
         self._started_at = 0.0
         self._cut_short = False
@@ -143,20 +151,24 @@ class Recorder:
 
     @property
     def recording(self) -> bool:
-        return self._stream is not None
+        return self._capturing
 
     def check(self) -> None:
         """Fail now, in words, when the configured device cannot be used."""
         resolve_device(self._device)
 
-    def start(self) -> None:
+    def open_idle(self) -> None:
+        """With a pre-roll, open the microphone now and keep the last moments while idle."""
+        if self._preroll_ms and self._stream is None:
+            self._open()
+
+    def _open(self) -> None:
         import sounddevice as sd
 
         device, self._rate = resolve_device(self._device)
-        self._blocks, self._frames, self._cut_short = [], 0, False
-        self._max_frames = int(self._max_seconds * self._rate)
-        self.first_block_at = None
-        self._started_at = time.time()
+        self._preroll_frames = int(self._rate * self._preroll_ms / 1000)
+        self._idle_blocks.clear()
+        self._idle_frames = 0
         try:
             stream = sd.InputStream(
                 device=device, samplerate=self._rate, channels=1, dtype="int16",
@@ -168,23 +180,51 @@ class Recorder:
             raise DeviceError(f"The microphone could not be opened: {exc}.") from exc
         self._stream = stream
 
+    def start(self) -> None:
+        if self._stream is None or not self._stream.active:
+            self._close()  # a stream that died while idle (device unplugged) is reopened
+            self._open()
+        with self._lock:
+            self._blocks = list(self._idle_blocks)
+            self._frames = sum(len(b) for b in self._blocks)
+            self._idle_blocks.clear()
+            self._idle_frames = 0
+            self._cut_short = False
+            self._max_frames = int(self._max_seconds * self._rate) + self._frames
+            self.first_block_at = None
+            self._started_at = time.time()
+            self._capturing = True
+
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
-        if self.first_block_at is None:
-            self.first_block_at = time.monotonic()
-        self._blocks.append(indata[:, 0].copy())
-        self._frames += frames
-        if self._frames >= self._max_frames and not self._cut_short:
-            self._cut_short = True
+        block = indata[:, 0].copy()
+        with self._lock:
+            if not self._capturing:
+                self._keep_idle(block)
+                return
+            if self.first_block_at is None:
+                self.first_block_at = time.monotonic()
+            self._blocks.append(block)
+            self._frames += frames
+            reached = self._frames >= self._max_frames and not self._cut_short
+            self._cut_short = self._cut_short or reached
+        if reached:
             self._on_limit("limit")
+
+    def _keep_idle(self, block: np.ndarray) -> None:
+        self._idle_blocks.append(block)
+        self._idle_frames += len(block)
+        while self._idle_frames - len(self._idle_blocks[0]) >= self._preroll_frames:
+            self._idle_frames -= len(self._idle_blocks.popleft())
 
     def _finished(self) -> None:
         # Runs when the stream ends by itself, e.g. when the device vanishes.
-        if self._stream is not None and not self._cut_short:
-            self._cut_short = True
+        with self._lock:
+            vanished = self._capturing and not self._cut_short
+            self._cut_short = self._cut_short or vanished
+        if vanished:
             self._on_limit("device")
 
-    def stop(self) -> Recording:
-        """Close the microphone and return everything recorded so far."""
+    def _close(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
@@ -192,7 +232,18 @@ class Recorder:
                 stream.close()
             except Exception as exc:  # a vanished device fails here; the audio is kept
                 log.warning("The microphone did not close cleanly (%s); the audio is kept.", exc)
-        blocks = self._blocks
+
+    def stop(self) -> Recording:
+        """Stop capturing and return everything recorded so far."""
+        with self._lock:
+            self._capturing = False
+            blocks, self._blocks = self._blocks, []
+        if not self._preroll_ms or self._stream is None or not self._stream.active:
+            self._close()  # without a pre-roll the microphone is closed while idle
         samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
         samples = samples[: self._max_frames] if self._max_frames else samples
         return Recording(samples, self._rate, self._started_at, self._cut_short)
+
+    def close(self) -> None:
+        """Close the microphone for good (at shutdown)."""
+        self._close()

@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from turbo_whisper.errors import DeviceError, HotkeyError
     from turbo_whisper.feedback import Feedback
     from turbo_whisper.hotkey import HotkeyListener
-    from turbo_whisper.output import Clipboard, clipboard_problem
+    from turbo_whisper.output import Clipboard, Paster, clipboard_problem
     from turbo_whisper.paths import spool_dir
     from turbo_whisper.spool import Spool
 
@@ -104,15 +104,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock.acquire()
     app: Dictation | None = None
     recorder = Recorder(settings.device, settings.max_seconds,
-                        on_limit=lambda reason: app.post("limit", reason) if app else None)
+                        on_limit=lambda reason: app.post("limit", reason) if app else None,
+                        preroll_ms=settings.preroll_ms)
     try:
         recorder.check()
+        recorder.open_idle()
     except DeviceError as exc:
         if settings.device is not None:
             raise
         log.warning("%s Recording will work once an input device is there.", exc)
-    feedback = Feedback(settings.notifications)
-    app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), Clipboard(),
+    feedback = Feedback(settings.notifications, settings.sounds)
+    output = Paster() if settings.output == "paste" else Clipboard()
+    app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
                     feedback)
     control = ControlServer(lambda command: _handle_command(app, command))
     control.start()
@@ -135,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     hotkey.stop()
     control.stop()
     app.shutdown()
+    recorder.close()
     lock.release()
     return 0
 
@@ -332,7 +336,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = commands.add_parser("devices", help="list the input devices")
     devices.set_defaults(func=cmd_devices)
+
+    doctor = commands.add_parser("doctor", help="check display, microphone, clipboard, server, Docker")
+    _add_setting_flags(doctor)
+    doctor.set_defaults(func=cmd_doctor)
+
+    history = commands.add_parser("history", help="show the latest transcripts (setting 'history')")
+    history.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
+    history.set_defaults(func=cmd_history)
     return parser
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from turbo_whisper.doctor import FAIL, render, run_checks
+
+    settings = _settings(args)
+    rows = run_checks(settings)
+    print(render(rows))
+    return EXIT_ERROR if any(row.verdict == FAIL for row in rows) else 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import time
+
+    from turbo_whisper.history import history_path, latest
+
+    entries = latest(max(1, args.count))
+    if not entries:
+        print(f"No history yet ({history_path()}); set history = true to keep one.")
+        return 0
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.get("at", 0)))
+        print(f"{when}  {entry.get('seconds', 0):>5.1f} s  {entry.get('text', '')}")
+    return 0
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

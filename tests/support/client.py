@@ -34,12 +34,14 @@ class ClientProcess:
         self.env.update(env)
         (self.home / "runtime").mkdir(parents=True, exist_ok=True, mode=0o700)
         self.process: subprocess.Popen | None = None
+        self._log_offset = 0
 
     @property
     def spool(self) -> Path:
         return self.home / "state" / "turbo-whisper" / "spool"
 
     def start(self, *args: str, ready_line: str = "is running") -> ClientProcess:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "turbo_whisper", "run", *args], env=self.env,
@@ -49,7 +51,10 @@ class ClientProcess:
         return self
 
     def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        """What the client logged since its latest start."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode("utf-8", errors="replace")
 
     def wait_log(self, text: str, timeout: float = 30.0) -> None:
         self.wait(lambda: text in self.log(), timeout, f"{text!r} in the client log")

@@ -1,0 +1,171 @@
+"""Control commands, hotkey modes, pre-roll, paste into a real window, history and doctor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from support.client import ClientProcess, read_clipboard
+
+pytestmark = pytest.mark.integration
+
+TK_ENTRY = textwrap.dedent("""
+    import sys, tkinter
+    root = tkinter.Tk()
+    root.title("paste target")
+    entry = tkinter.Entry(root, width=80)
+    entry.pack()
+    def save():
+        with open(sys.argv[1], "w", encoding="utf-8") as handle:
+            handle.write(entry.get())
+        root.after(100, save)
+    root.after(200, lambda: (root.focus_force(), entry.focus_force()))
+    root.after(300, save)
+    root.mainloop()
+""")
+
+
+def set_clipboard(display: str, text: str) -> subprocess.Popen:
+    process = subprocess.Popen(["xclip", "-selection", "clipboard"], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "DISPLAY": display})
+    process.communicate(text.encode(), timeout=10)
+    return process
+
+
+def dictate_with_commands(run: ClientProcess, pulse, wav) -> None:
+    assert run.command("toggle").returncode == 0
+    pulse.play(wav)
+    time.sleep(0.2)
+    assert run.command("toggle").returncode == 0
+
+
+def test_paste_mode_types_into_the_focused_window_and_restores_the_clipboard(
+        xvfb, pulse, speech, warm_server, client, tmp_path):
+    saved = tmp_path / "entry.txt"
+    window = subprocess.Popen([sys.executable, "-c", TK_ENTRY, str(saved)],
+                              env={**os.environ, "DISPLAY": xvfb})
+    try:
+        run = client(warm_server.url, TURBO_WHISPER_OUTPUT="paste").start()
+        run.wait_log("Ready:", timeout=60)
+        run.wait(saved.exists, 10, "the window")
+        set_clipboard(xvfb, "what was there before")
+        dictate_with_commands(run, pulse, speech("open the window please"))
+        run.wait(lambda: "window" in saved.read_text().lower(), 60, "the text in the window")
+        run.wait(lambda: read_clipboard(xvfb) == b"what was there before", 10,
+                 "the previous clipboard back")
+    finally:
+        window.terminate()
+        window.wait(10)
+
+
+def test_hold_mode_records_while_the_keys_are_down(xvfb, pulse, speech, warm_server, client):
+    run = client(warm_server.url, TURBO_WHISPER_MODE="hold").start()
+    run.wait_log("Global hotkey", timeout=10)
+    env = {**os.environ, "DISPLAY": xvfb}
+    subprocess.run(["xdotool", "keydown", "ctrl+alt+r"], env=env, check=True, timeout=10)
+    run.wait(lambda: run.status()["state"] == "recording", 10, "recording while held")
+    pulse.play(speech("good morning everyone"))
+    subprocess.run(["xdotool", "keyup", "ctrl+alt+r"], env=env, check=True, timeout=10)
+    run.wait(lambda: run.status()["state"] == "idle", 10, "stop on release")
+    run.wait(lambda: b"morning" in read_clipboard(xvfb).lower(), 60, "the words")
+
+
+def test_control_commands_over_the_socket(pulse, speech, warm_server, client):
+    run = client(warm_server.url).start()
+    sock = run.home / "runtime" / "turbo-whisper" / "control.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert "recording" in run.command("start").stdout.lower()
+    assert run.status()["state"] == "recording"
+    pulse.play(speech("good morning everyone"))
+    cancelled = run.command("cancel")
+    assert cancelled.returncode == 0 and run.status()["state"] == "idle"
+    assert not list(run.spool.glob("*.wav"))  # cancel throws the audio away, on purpose
+    status = run.command("status")
+    assert status.returncode == 0 and "running" in status.stdout
+
+
+def test_commands_without_a_client_say_so_and_fail(tmp_path):
+    run = ClientProcess(tmp_path / "nobody", {"TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9"})
+    for name in ("toggle", "start", "stop", "cancel"):
+        result = run.command(name)
+        assert result.returncode == 3 and "not running" in result.stderr
+    assert run.command("status").returncode == 3
+
+
+def test_control_commands_start_without_heavy_imports(tmp_path):
+    run = ClientProcess(tmp_path / "nobody", {})
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "turbo_whisper", "toggle"], env=run.env,
+        capture_output=True, text=True, timeout=30, check=False)
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "turbo_whisper.control" in imported
+    assert not imported & {"numpy", "sounddevice", "docker", "httpx", "pynput"}
+
+
+def test_a_stale_socket_after_kill_9_does_not_block_a_restart(warm_server, client):
+    run = client(warm_server.url).start()
+    sock = run.home / "runtime" / "turbo-whisper" / "control.sock"
+    os.kill(run.process.pid, signal.SIGKILL)
+    run.process.wait(10)
+    assert sock.exists()
+    assert run.command("status").returncode == 3  # the socket is there, nobody answers
+    run.start()
+    assert run.status()["ok"] is True
+
+
+def test_second_client_is_refused_while_one_runs(warm_server, client):
+    run = client(warm_server.url).start()
+    second = run.command("run", timeout=30)
+    assert second.returncode == 1 and "already running" in second.stderr
+
+
+def test_preroll_keeps_the_first_word_spoken_with_the_key_press(
+        xvfb, pulse, speech, warm_server, client):
+    run = client(warm_server.url, TURBO_WHISPER_PREROLL_MS="600").start()
+    run.wait_log("Ready:", timeout=60)
+    time.sleep(1.0)  # the idle buffer fills
+    player = pulse.play_async(speech("open the window please"))
+    assert run.command("toggle").returncode == 0
+    player.wait(30)
+    time.sleep(0.2)
+    assert run.command("toggle").returncode == 0
+    run.wait(lambda: b"window" in read_clipboard(xvfb).lower(), 60, "the words")
+    assert read_clipboard(xvfb).lower().startswith(b"open")
+
+
+def test_history_keeps_transcripts_privately(xvfb, pulse, speech, warm_server, client):
+    run = client(warm_server.url, TURBO_WHISPER_HISTORY="true").start()
+    run.wait_log("Ready:", timeout=60)
+    dictate_with_commands(run, pulse, speech("good morning everyone"))
+    history = run.home / "data" / "turbo-whisper" / "history.jsonl"
+    run.wait(history.exists, 60, "the history file")
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+    shown = run.command("history")
+    assert "morning" in shown.stdout.lower()
+
+
+def test_doctor_prints_every_row_and_fails_without_a_server(xvfb, pulse, tmp_path):
+    run = ClientProcess(tmp_path / "doc", {"DISPLAY": xvfb, **pulse.env,
+                                           "TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9"})
+    result = run.command("doctor", timeout=60)
+    assert result.returncode == 1
+    for row in ("config file", "display / hotkey", "microphone", "clipboard", "server", "docker"):
+        assert row in result.stdout
+    assert "No server answers at http://127.0.0.1:9" in result.stdout
+    assert "clipboard         ok" in result.stdout
+    assert "Dictation is blocked by: server" in result.stdout
+
+
+def test_doctor_passes_with_a_server(xvfb, pulse, warm_server, tmp_path):
+    run = ClientProcess(tmp_path / "doc", {"DISPLAY": xvfb, **pulse.env,
+                                           "TURBO_WHISPER_SERVER_URL": warm_server.url})
+    result = run.command("doctor", timeout=60)
+    assert "server            ok" in result.stdout, result.stdout
+    assert result.returncode == 0, result.stdout

@@ -1,0 +1,159 @@
+"""`turbo-whisper doctor`: check every part dictation needs and print a verdict for each."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from turbo_whisper.config import Settings
+
+OK, WARN, FAIL = "ok", "warning", "FAIL"
+CLIPBOARD_PROBE = "Turbo Whisper ✓ café déjà vu 🎤 東京"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    verdict: str
+    detail: str
+
+
+def check_config(settings: Settings) -> Row:
+    where = settings.config_file or "none (defaults, environment and flags)"
+    return Row("config file", OK, str(where))
+
+
+def check_display() -> Row:
+    from turbo_whisper.hotkey import SHORTCUT_HINT, display_problem
+
+    kind = "Wayland" if os.environ.get("WAYLAND_DISPLAY") else "X11" if os.environ.get(
+        "DISPLAY") else "none"
+    problem = display_problem()
+    if problem:
+        return Row("display / hotkey", WARN, f"{kind}: {problem} {SHORTCUT_HINT}")
+    try:
+        from pynput import keyboard  # noqa: F401
+    except Exception as exc:
+        return Row("display / hotkey", WARN, f"{kind}: the hotkey library cannot load ({exc}).")
+    where = os.environ["DISPLAY"]
+    extra = " (XWayland: the hotkey works in X11 windows only)" if kind == "Wayland" else ""
+    return Row("display / hotkey", OK, f"{kind} display {where}; the global hotkey can work{extra}.")
+
+
+def check_microphone(settings: Settings, seconds: float = 1.0) -> Row:
+    from turbo_whisper.audio import Recorder, input_device_names, loudest_dbfs
+    from turbo_whisper.errors import DeviceError
+
+    try:
+        names = input_device_names()
+        recorder = Recorder(settings.device, max_seconds=seconds + 1)
+        recorder.start()
+        import time
+
+        time.sleep(seconds)
+        recording = recorder.stop()
+    except (DeviceError, OSError) as exc:
+        return Row("microphone", FAIL, str(exc))
+    level = loudest_dbfs(recording.samples, recording.samplerate)
+    heard = f"{recording.seconds:.1f} s recorded at {recording.samplerate} Hz, loudest {level:.0f} dBFS"
+    listed = f"{len(names)} input device(s)"
+    if level < settings.silence_threshold_db:
+        return Row("microphone", WARN, f"{listed}; {heard}: silent. Is the microphone muted?")
+    return Row("microphone", OK, f"{listed}; {heard}.")
+
+
+def check_clipboard() -> Row:
+    from turbo_whisper.errors import ClipboardError
+    from turbo_whisper.output import Clipboard
+
+    try:
+        import pyperclip
+
+        previous = pyperclip.paste() if not _clipboard_blocked() else None
+        Clipboard().deliver(CLIPBOARD_PROBE)
+        if previous:
+            pyperclip.copy(previous)
+    except ClipboardError as exc:
+        return Row("clipboard", FAIL, str(exc))
+    except Exception as exc:
+        return Row("clipboard", FAIL, f"The clipboard failed: {exc}.")
+    return Row("clipboard", OK, "Round trip of non-ASCII text is byte for byte.")
+
+
+def _clipboard_blocked() -> bool:
+    from turbo_whisper.output import clipboard_problem
+
+    return clipboard_problem() is not None
+
+
+def check_server(settings: Settings) -> Row:
+    if settings.engine == "local":
+        return Row("server", OK, f"engine = \"local\": model {settings.local_model} in this process.")
+    from turbo_whisper.server import ServerClient
+    from turbo_whisper.status import Phase
+
+    client = ServerClient(settings)
+    try:
+        status = client.check()
+    finally:
+        client.close()
+    if status.phase is Phase.READY:
+        return Row("server", OK, status.detail)
+    if status.phase in (Phase.DOWNLOADING, Phase.LOADING):
+        return Row("server", WARN, f"{status.detail} Dictations wait and are kept meanwhile.")
+    if status.phase in (Phase.STARTING, Phase.UNREACHABLE) and client.kind is None:
+        return Row("server", FAIL, f"No server answers at {settings.server_url}. Start it with "
+                   "`turbo-whisper server up`, or check 'server_url'.")
+    return Row("server", FAIL, status.detail)
+
+
+def check_docker() -> Row:
+    try:
+        import docker
+    except ImportError:
+        return Row("docker", WARN, "The docker Python package is missing: pip install docker.")
+    try:
+        client = docker.from_env(timeout=5)
+        info = client.info()
+        client.close()
+    except Exception as exc:
+        words = str(exc)
+        if "Permission denied" in words:
+            words = ("permission denied: add yourself to the docker group "
+                     "(sudo usermod -aG docker $USER, then log out and in)")
+        elif "No such file" in words or "Connection refused" in words:
+            words = "the Docker Engine is not running or not installed"
+        return Row("docker", WARN, f"Docker: {words}. Needed only for the local server stack.")
+    runtimes = sorted(info.get("Runtimes", {}))
+    gpu = "nvidia" in runtimes
+    detail = (f"Docker Engine {info.get('ServerVersion', '?')}; runtimes: {', '.join(runtimes)}; "
+              + ("NVIDIA runtime present." if gpu else "no NVIDIA runtime: use the CPU variant."))
+    return Row("docker", OK if gpu else WARN, detail)
+
+
+def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
+    checks: list[Callable[[], Row]] = [
+        lambda: check_config(settings),
+        check_display,
+        lambda: check_microphone(settings, mic_seconds),
+        check_clipboard,
+        lambda: check_server(settings),
+        check_docker,
+    ]
+    rows = []
+    for check in checks:
+        try:
+            rows.append(check())
+        except Exception as exc:  # one broken check must not hide the others
+            rows.append(Row(getattr(check, "__name__", "check"), FAIL, f"{type(exc).__name__}: {exc}"))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    width = max(len(row.name) for row in rows)
+    lines = [f"{row.name:<{width}}  {row.verdict:<7}  {row.detail}" for row in rows]
+    failed = [row.name for row in rows if row.verdict == FAIL]
+    verdict = (f"Dictation is blocked by: {', '.join(failed)}." if failed
+               else "Everything dictation needs is in place.")
+    return "\n".join(lines + ["", verdict])
