@@ -1,0 +1,40 @@
+import stat
+
+import numpy as np
+
+from turbo_whisper import history
+from turbo_whisper.doctor import FAIL, OK, WARN, Row, render
+from turbo_whisper.feedback import CUE_RATE, CUES, cue_samples
+
+
+def test_cues_are_short_quiet_and_do_not_click():
+    for name in CUES:
+        samples = cue_samples(name)
+        assert samples.dtype == np.float32
+        assert 0.05 < len(samples) / CUE_RATE < 0.5
+        assert np.abs(samples).max() <= 0.2 + 1e-6
+        assert abs(samples[0]) < 0.01 and abs(samples[-1]) < 0.01
+
+
+def test_history_appends_privately_and_reads_the_latest(tmp_path):
+    path = tmp_path / "data" / "history.jsonl"
+    for number in range(5):
+        history.append(f"dictée {number} 🎤", 1.5 * number, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    latest = history.latest(2, path)
+    assert [entry["text"] for entry in latest] == ["dictée 3 🎤", "dictée 4 🎤"]
+    assert latest[-1]["seconds"] == 6.0
+
+
+def test_history_skips_damaged_lines(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"text": "a"}\nnot json\n{"text": "b"}\n')
+    assert [e["text"] for e in history.latest(10, path)] == ["a", "b"]
+    assert history.latest(3, tmp_path / "none.jsonl") == []
+
+
+def test_doctor_verdict_names_what_blocks_dictation():
+    rows = [Row("server", FAIL, "down"), Row("docker", WARN, "none"), Row("clipboard", OK, "fine")]
+    text = render(rows)
+    assert "Dictation is blocked by: server." in text
+    assert render([Row("clipboard", OK, "fine")]).endswith("Everything dictation needs is in place.")
