@@ -395,6 +395,11 @@ class ServerClient:
             return response.text
         try:
             body = response.json()
+            if isinstance(body, dict) and "text" not in body and "error" in body:
+                # whisper.cpp reports request errors with status 200 and an "error" field.
+                words = read_error_body(response.content, content_type)
+                raise ServerError(f"The server reported an error: {words}. The recording is kept.",
+                                  retryable="loading" in words.lower())
             text = body["text"]
         except (ValueError, KeyError, TypeError):
             raise ServerError(
