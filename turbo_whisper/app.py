@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from turbo_whisper import history, text
+import numpy as np
+
+from turbo_whisper import history, segment, text
 from turbo_whisper.audio import Recording, decode_wav, encode_flac, encode_wav, loudest_dbfs
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import (
@@ -33,6 +35,7 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
+CUT_EVERY_SECONDS = 0.5  # while recording, look for a pause to cut at this often
 
 
 class State(str, enum.Enum):
@@ -75,12 +78,22 @@ class Job:
     seconds: float
     loudest_dbfs: float
     entry: SpoolEntry | None  # None only when the spool could not be written
+    group: str | None = None  # parts of one long dictation share a group
+    last: bool = True  # the part that completes its dictation (always true without a group)
+    skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
 
 
-def job_from_entry(entry: SpoolEntry) -> Job:
-    wav = entry.read()
-    samples, rate = decode_wav(wav)
-    return Job(wav, len(samples) / rate, loudest_dbfs(samples, rate), entry)
+def jobs_from_entries(entries: list[SpoolEntry]) -> list[Job]:
+    """Jobs for kept recordings; the last kept part of each long dictation completes it."""
+    jobs = []
+    for position, entry in enumerate(entries):
+        wav = entry.read()
+        samples, rate = decode_wav(wav)
+        following = entries[position + 1] if position + 1 < len(entries) else None
+        last = entry.group is None or following is None or following.group != entry.group
+        jobs.append(Job(wav, len(samples) / rate, loudest_dbfs(samples, rate), entry,
+                        entry.group, last))
+    return jobs
 
 
 class Dictation:
@@ -105,6 +118,14 @@ class Dictation:
         self._stopping = threading.Event()
         self._last: dict[str, Any] = {}
         self._current: Job | None = None  # the job the worker holds now
+        # A long dictation is cut at pauses and sent part by part while it is recorded.
+        self._group: str | None = None
+        self._part_index = 0
+        self._unsent: np.ndarray = np.zeros(0, dtype=np.int16)
+        self._cut_frames = 0
+        self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
+        self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
+        self._broken_groups: set[str] = set()  # a part was held: hold the rest in order
         self._threads: list[threading.Thread] = []
         self.delivered = 0
 
@@ -112,8 +133,7 @@ class Dictation:
 
     def start(self) -> None:
         """Queue what earlier runs left behind, then start the controller and the worker."""
-        for entry in self.spool.pending():
-            self._queue_entry(entry)
+        self._queue_entries(self.spool.pending())
         if self._jobs.qsize():
             self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
                                "as soon as the server is ready.", notify=False)
@@ -139,8 +159,7 @@ class Dictation:
 
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
-        for entry in self.spool.pending():
-            self._queue_entry(entry)
+        self._queue_entries(self.spool.pending())
         while not self._jobs.empty():
             job = self._jobs.get()
             if job is not None:
@@ -170,7 +189,11 @@ class Dictation:
             "retry": self._retry_held, "status": lambda: None,
         }
         while True:
-            event, argument, reply = self._events.get()
+            try:
+                event, argument, reply = self._events.get(timeout=self._cut_interval())
+            except queue.Empty:
+                self._cut_part()
+                continue
             if event == "shutdown":
                 self._finish_recording_for_shutdown()
                 if reply is not None:
@@ -184,6 +207,39 @@ class Dictation:
                 log.exception("Unexpected error while handling %s", event)
             if reply is not None:
                 reply.put(self.snapshot())
+
+    def _cut_interval(self) -> float | None:
+        splitting = (self._state is State.RECORDING and self.settings.split_at_pauses
+                     and hasattr(self.recorder, "read_new"))
+        return CUT_EVERY_SECONDS if splitting else None
+
+    def _cut_part(self) -> None:
+        """Send the speech up to the latest pause while the user goes on speaking."""
+        new = self.recorder.read_new()  # type: ignore[attr-defined]
+        self._unsent = np.concatenate([self._unsent, new]) if len(new) else self._unsent
+        rate = self.recorder.samplerate  # type: ignore[attr-defined]
+        cut = segment.find_cut(self._unsent, rate, self.settings.silence_threshold_db)
+        if cut is None:
+            return
+        part, self._unsent = self._unsent[:cut], self._unsent[cut:]
+        self._cut_frames += cut
+        if loudest_dbfs(part, rate) >= self.settings.silence_threshold_db:
+            self._queue_part(part, rate, last=False)
+
+    def _queue_part(self, samples: np.ndarray, rate: int, last: bool) -> None:
+        if self._group is None:
+            self._group = self.spool.new_name()
+        name = f"{self._group}.p{self._part_index:03d}"
+        self._part_index += 1
+        loudest = loudest_dbfs(samples, rate)
+        silent = len(samples) < MIN_SECONDS * rate or loudest < self.settings.silence_threshold_db
+        wav = encode_wav(samples, rate)
+        entry = None
+        try:
+            entry = self.spool.put(wav, name)
+        except SpoolError as exc:
+            self.feedback.tell("error", str(exc))
+        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
 
     def _toggle(self) -> None:
         if self._state is State.RECORDING:
@@ -210,6 +266,8 @@ class Dictation:
             self.feedback.tell("error", str(exc))
             self.feedback.cue("error")
             return
+        self._group, self._part_index, self._cut_frames = None, 0, 0
+        self._unsent = np.zeros(0, dtype=np.int16)
         self._set_state(State.RECORDING)
         self.feedback.cue("start")
         log.info("Recording.")
@@ -220,7 +278,10 @@ class Dictation:
         recording = self.recorder.stop()
         self._set_state(State.IDLE)
         self.feedback.cue("stop")
-        self._take(recording)
+        if self._group is None:
+            self._take(recording)
+        else:  # earlier parts are on their way: send the rest, which completes the dictation
+            self._queue_part(recording.samples[self._cut_frames:], recording.samplerate, True)
 
     def _cancel_recording(self) -> None:
         if self._state is State.RECORDING:
@@ -263,14 +324,17 @@ class Dictation:
 
     # --- worker: owns network and clipboard ----------------------------------------------
 
-    def _queue_entry(self, entry: SpoolEntry) -> None:
-        try:
-            job = job_from_entry(entry)
-        except (OSError, ValueError) as exc:
-            self.feedback.tell("error", f"The kept recording {entry.path} cannot be read ({exc}); "
-                               "it is left in place.", notify=False)
-            return
-        self._queue(job)
+    def _queue_entries(self, entries: list[SpoolEntry]) -> None:
+        readable = []
+        for entry in entries:
+            try:
+                decode_wav(entry.read())
+                readable.append(entry)
+            except (OSError, ValueError) as exc:
+                self.feedback.tell("error", f"The kept recording {entry.path} cannot be read "
+                                   f"({exc}); it is left in place.", notify=False)
+        for job in jobs_from_entries(readable):
+            self._queue(job)
 
     def _queue(self, job: Job) -> None:
         with self._lock:
@@ -285,11 +349,10 @@ class Dictation:
             held, self._held = self._held, []
             self._queued -= {job.entry.name for job in held if job.entry}
             known = self._queued | {job.entry.name for job in held if job.entry}
+            self._broken_groups.clear()
         for job in held:
             self._queue(job)
-        for entry in self.spool.pending():
-            if entry.name not in known:
-                self._queue_entry(entry)
+        self._queue_entries([e for e in self.spool.pending() if e.name not in known])
 
     def _work_loop(self) -> None:
         self._wait_for_engine()  # at once: a cold server starts its download before the first dictation
@@ -324,6 +387,12 @@ class Dictation:
         self.feedback.tell(level, status.detail, notify=status.phase is not Phase.STARTING)
 
     def _process(self, job: Job) -> None:
+        if job.group in self._broken_groups:
+            self._hold(job)  # an earlier part is held: keep the dictation's order
+            return
+        if job.skip:
+            self._deliver(job, "")
+            return
         backoff = Backoff(start=1.0, factor=2.0, cap=30.0)
         while not self._stopping.is_set():
             if not self._wait_for_engine():
@@ -357,6 +426,8 @@ class Dictation:
     def _hold(self, job: Job) -> None:
         with self._lock:
             self._held.append(job)
+            if job.group is not None and not job.last:
+                self._broken_groups.add(job.group)
         if job.entry is not None:
             log.info("Recording %s stays in %s until `turbo-whisper retry` or the next start.",
                      job.entry.name, self.spool.directory)
@@ -365,6 +436,10 @@ class Dictation:
         if text.is_hallucination(transcript, job.loudest_dbfs):
             log.info("Dropped %r: Whisper invents it for near-silence.", transcript)
             transcript = ""
+        if job.group is not None:
+            transcript = self._join_parts(job, transcript)
+            if not job.last:
+                return
         words = text.finish(transcript, self.settings.replacements, self.settings.trailing_space)
         if not words.strip():
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
@@ -395,9 +470,24 @@ class Dictation:
                            f"{'…' if len(words.split()) > 6 else ''}", notify=True)
         self.feedback.cue("done")
 
+    def _join_parts(self, job: Job, transcript: str) -> str:
+        """Keep an earlier part's text for later; for the last part, the whole dictation."""
+        assert job.group is not None
+        with self._lock:
+            parts = self._partials.setdefault(job.group, [])
+            parts.append(transcript.strip())
+            if job.entry is not None and not job.last:
+                self._group_entries.setdefault(job.group, []).append(job.entry)
+            if job.last:
+                del self._partials[job.group]
+        return " ".join(part for part in parts if part)
+
     def _done(self, job: Job) -> None:
-        if job.entry is not None:
-            self.spool.done(job.entry)
+        """Forget the delivered recording, and for a long dictation all of its parts."""
+        earlier = self._group_entries.pop(job.group, []) if job.group else []
+        for entry in [*earlier, job.entry]:
+            if entry is not None:
+                self.spool.done(entry)
 
     # --- what the user sees ---------------------------------------------------------------
 

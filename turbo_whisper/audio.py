@@ -136,6 +136,7 @@ class Recorder:
         self._on_limit = on_limit or (lambda reason: None)
         self._preroll_ms = preroll_ms
         self._blocks: list[np.ndarray] = []
+        self._read_index = 0  # blocks already handed out by read_new()
         self._idle_blocks: deque[np.ndarray] = deque()
         self._idle_frames = 0
         self._preroll_frames = 0
@@ -152,6 +153,10 @@ class Recorder:
     @property
     def recording(self) -> bool:
         return self._capturing
+
+    @property
+    def samplerate(self) -> int:
+        return self._rate
 
     def check(self) -> None:
         """Fail now, in words, when the configured device cannot be used."""
@@ -186,6 +191,7 @@ class Recorder:
             self._open()
         with self._lock:
             self._blocks = list(self._idle_blocks)
+            self._read_index = 0
             self._frames = sum(len(b) for b in self._blocks)
             self._idle_blocks.clear()
             self._idle_frames = 0
@@ -194,6 +200,13 @@ class Recorder:
             self.first_block_at = None
             self._started_at = time.time()
             self._capturing = True
+
+    def read_new(self) -> np.ndarray:
+        """The audio recorded since the previous call (or since start), without stopping."""
+        with self._lock:
+            blocks = self._blocks[self._read_index:]
+            self._read_index = len(self._blocks)
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         block = indata[:, 0].copy()

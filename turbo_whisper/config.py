@@ -54,6 +54,7 @@ class Settings:
     preroll_ms: int = 0
     history: bool = False
     upload_format: str = "wav"  # "wav" or "flac"
+    split_at_pauses: bool = True  # send long dictations phrase by phrase while recording
     engine: str = "server"  # "server" (HTTP) or "local" (faster-whisper in this process)
     local_model: str = "tiny.en"  # model id or directory for engine = "local"
     compose_file: Path | None = None
@@ -215,6 +216,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "preroll_ms": _integer(0, 5000),
     "history": _boolean,
     "upload_format": _choice("wav", "flac"),
+    "split_at_pauses": _boolean,
     "engine": _choice("server", "local"),
     "local_model": lambda v: _text(v).strip() or "tiny.en",
     "compose_file": _path,

@@ -30,6 +30,11 @@ class SpoolEntry:
     def name(self) -> str:
         return self.path.stem
 
+    @property
+    def group(self) -> str | None:
+        """For a part of a long dictation, the dictation it belongs to."""
+        return self.name.split(".")[0] if "." in self.name else None
+
     def read(self) -> bytes:
         return self.path.read_bytes()
 
@@ -64,11 +69,18 @@ class Spool:
     def __init__(self, directory: Path):
         self.directory = directory
 
-    def put(self, audio: bytes, suffix: str = ".wav") -> SpoolEntry:
-        """Keep a recording on disk before anything else happens to it."""
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):04d}{suffix}"
+    @staticmethod
+    def new_name() -> str:
+        """A name that sorts after every earlier one: nanoseconds, process, counter."""
+        return f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):04d}"
+
+    def put(self, audio: bytes, name: str | None = None) -> SpoolEntry:
+        """Keep a recording on disk before anything else happens to it.
+
+        Parts of one long dictation are named "<dictation>.p<index>" so they sort together.
+        """
         try:
-            path = private_dir(self.directory) / name
+            path = private_dir(self.directory) / f"{name or self.new_name()}.wav"
             write_private(path, audio)
         except OSError as exc:
             raise SpoolError(
