@@ -226,7 +226,8 @@ class Recorder:
     def _keep_idle(self, block: np.ndarray) -> None:
         self._idle_blocks.append(block)
         self._idle_frames += len(block)
-        while self._idle_frames - len(self._idle_blocks[0]) >= self._preroll_frames:
+        while self._idle_blocks and \
+                self._idle_frames - len(self._idle_blocks[0]) >= self._preroll_frames:
             self._idle_frames -= len(self._idle_blocks.popleft())
 
     def _finished(self) -> None:

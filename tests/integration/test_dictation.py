@@ -79,3 +79,27 @@ def test_sigterm_while_recording_keeps_the_audio_for_the_next_start(
     text = clipboard_with(xvfb, "report", second, timeout=60)
     assert "friday" in text.lower()
     second.wait(lambda: not list(second.spool.glob("*.wav")), 10, "the spool to empty")
+
+
+LONG_SCRIPT = ("Please send the report by Friday. Good morning everyone. Open the window please. "
+               "The meeting starts at nine tomorrow. We will review the budget and the schedule. "
+               "Thank you all for coming today.")
+
+
+def test_long_dictation_is_transcribed_while_speaking_and_pasted_whole(
+        xvfb, pulse, speech, warm_server, client):
+    run = client(warm_server.url).start()
+    run.wait_log("Ready:", timeout=60)
+    assert run.command("toggle").returncode == 0
+    pulse.play(speech(LONG_SCRIPT))
+    time.sleep(0.5)
+    parts_before_stop = run.log().count("Transcribing")
+    assert run.command("toggle").returncode == 0
+    text = clipboard_with(xvfb, "today", run, timeout=90).lower()
+    assert parts_before_stop >= 1
+    for word in ("report", "morning", "window", "meeting", "budget"):
+        assert word in text
+    run.wait(lambda: not list(run.spool.glob("*.wav")), 10, "the spool to empty")
+    run.wait_log("Copied")
+    assert run.log().count("Copied") == 1
+    assert "Traceback" not in run.log()

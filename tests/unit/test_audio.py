@@ -48,3 +48,18 @@ def test_levels():
     quiet[8000:9600] = 3277  # 100 ms at -20 dBFS in one second of silence
     assert loudest_dbfs(quiet, 16000) == pytest.approx(-20.0, abs=0.1)
     assert loudest_dbfs(np.zeros(0, dtype=np.int16), 16000) == -120.0
+
+
+def test_idle_audio_keeps_only_the_preroll():
+    from turbo_whisper.audio import Recorder
+
+    block = np.ones((320, 1), dtype=np.int16)
+    without = Recorder(preroll_ms=0)
+    for _ in range(5):
+        without._callback(block, 320, None, None)  # a block after stop must not break it
+    with_preroll = Recorder(preroll_ms=100)
+    with_preroll._preroll_frames = 1600
+    for _ in range(20):
+        with_preroll._callback(block, 320, None, None)
+    kept = sum(len(b) for b in with_preroll._idle_blocks)
+    assert 1600 <= kept < 1600 + 320
