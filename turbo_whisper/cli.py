@@ -344,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="show the latest transcripts (setting 'history')")
     history.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
     history.set_defaults(func=cmd_history)
+
+    from turbo_whisper import stack_cli
+
+    stack_cli.add_parsers(commands)
     return parser
 
 
