@@ -172,11 +172,11 @@ start_background() {
   for _ in $(seq 15); do
     sleep 0.1
     kill -0 "$pid" 2>/dev/null && continue
+    rm -f -- "$pid_file"
     if grep -q "already running" <(tail -n 5 -- "$log_file"); then
       say "Turbo Whisper is already running (started without this script)."
       exit 0
     fi
-    rm -f -- "$pid_file"
     warn "Turbo Whisper stopped at once; the end of $log_file says:"
     tail -n 5 -- "$log_file" >&2
     exit 1

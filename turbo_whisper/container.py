@@ -94,7 +94,7 @@ def explain_connection_error(exc: BaseException,
     return DockerError(f"The Docker Engine at {address} cannot be reached: {words}")
 
 
-def connect(timeout: float | None = 30.0) -> Any:
+def connect(timeout: int = 30) -> Any:
     """A Docker SDK client that has answered a ping; DockerError in words otherwise."""
     try:
         import docker

@@ -150,10 +150,15 @@ def cmd_server_up(args: argparse.Namespace) -> int:
     print(f"Starting the server stack: {variant.upper()} variant ({chosen}).", flush=True)
     container.compose_up(chosen, container.compose_environment(settings, os.environ))
     if not args.wait:
-        print("The server starts in the background; its first start downloads the model. "
-              "`turbo-whisper server status` shows how far it has got.")
+        state = stack.state()
+        if state is not None and state.health == "healthy":
+            print(f"The server container {state.name} is running and healthy.")
+        else:
+            print("The server starts in the background; its first start downloads the model. "
+                  "`turbo-whisper server status` shows how far it has got.")
         return 0
-    final = stack.wait_until_healthy(_say, timeout=settings.ready_timeout or 3600.0)
+    patience = settings.ready_timeout if settings.ready_timeout > 0 else float("inf")
+    final = stack.wait_until_healthy(_say, timeout=patience)
     return 0 if final.phase is Phase.READY else EXIT_ERROR
 
 
@@ -207,7 +212,7 @@ def cmd_server_status(args: argparse.Namespace) -> int:
 def cmd_server_logs(args: argparse.Namespace) -> int:
     from turbo_whisper import container
 
-    stack = container.ServerStack(container.connect(timeout=None if args.follow else 30.0))
+    stack = container.ServerStack()
     try:
         for text in stack.logs(follow=args.follow, tail=args.tail):
             sys.stdout.write(text)
