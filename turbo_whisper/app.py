@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,7 +36,8 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
-CUT_EVERY_SECONDS = 0.5  # while recording, look for a pause to cut at this often
+CUT_EVERY_SECONDS = 0.5
+PROGRESS_EVERY_SECONDS = 10.0  # while recording, look for a pause to cut at this often
 
 
 class State(str, enum.Enum):
@@ -100,13 +102,17 @@ class Dictation:
     """The client's heart: recordings in, transcripts out, nothing lost on the way."""
 
     def __init__(self, settings: Settings, recorder: RecorderLike, engine: EngineLike,
-                 spool: Spool, output: OutputLike, feedback: Feedback | None = None):
+                 spool: Spool, output: OutputLike, feedback: Feedback | None = None,
+                 progress: Callable[[], EngineStatus | None] | None = None):
         self.settings = settings
         self.recorder = recorder
         self.engine = engine
         self.spool = spool
         self.output = output
         self.feedback = feedback or Feedback(notifications=False)
+        self._progress = progress  # e.g. the server container's download progress
+        self._progress_detail = ""
+        self._progress_thread: threading.Thread | None = None
         self._events: queue.Queue[tuple[str, Any, queue.Queue[Any] | None]] = queue.Queue()
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._queued: set[str] = set()  # spool names in the job queue or being worked on
@@ -370,6 +376,7 @@ class Dictation:
     def _wait_for_engine(self) -> bool:
         if self.engine.ready:
             return True
+        self._watch_progress()
         self._set_work(Work.WAITING, self.engine.status.detail)
         try:
             self.engine.wait_until_ready(self._on_engine_status)
@@ -380,6 +387,26 @@ class Dictation:
             return False
         finally:
             self._set_work(Work.IDLE)
+
+    def _watch_progress(self) -> None:
+        """While the server is not ready, report what its container says every few seconds."""
+        if self._progress is None or (self._progress_thread and self._progress_thread.is_alive()):
+            return
+        self._progress_thread = threading.Thread(target=self._progress_loop, name="progress",
+                                                 daemon=True)
+        self._progress_thread.start()
+
+    def _progress_loop(self) -> None:
+        assert self._progress is not None
+        while not self._stopping.wait(PROGRESS_EVERY_SECONDS) and not self.engine.ready:
+            status = self._progress()
+            detail = status.detail if status is not None else ""
+            if detail and detail != self._progress_detail:
+                self.feedback.tell("info", detail, notify=False)
+            with self._lock:
+                self._progress_detail = detail
+        with self._lock:
+            self._progress_detail = ""
 
     def _on_engine_status(self, status: EngineStatus) -> None:
         self._set_work(Work.WAITING, status.detail)
@@ -526,6 +553,8 @@ class Dictation:
             parts.append(self._work_detail)
         elif self._work is Work.WAITING:
             parts.append(f"Waiting for the server: {self._work_detail}")
+            if self._progress_detail:
+                parts.append(self._progress_detail)
         else:
             parts.append(engine.detail)
         if pending:

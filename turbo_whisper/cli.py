@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     feedback = Feedback(settings.notifications, settings.sounds)
     output = Paster() if settings.output == "paste" else Clipboard()
     app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
-                    feedback)
+                    feedback, progress=_container_progress(settings))
     control = ControlServer(lambda command: _handle_command(app, command))
     control.start()
     app.start()
@@ -141,6 +141,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     recorder.close()
     lock.release()
     return 0
+
+
+def _container_progress(settings: Settings) -> Any:
+    """A source of the local server container's progress, or None for a remote server."""
+    from turbo_whisper import container
+
+    if settings.engine != "server" or not container.is_local_server(settings):
+        return None
+    stack = container.ServerStack()
+    return lambda: container.container_status(stack)
 
 
 def _handle_command(app: Any, command: dict[str, Any]) -> dict[str, Any]:

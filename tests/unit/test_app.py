@@ -311,3 +311,17 @@ def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path):
     wait_for(lambda: output.texts)
     assert engine.calls == 1 and output.texts[0].split() == [f"w{n}" for n in range(1, 7)]
     app.shutdown()
+
+
+def test_container_progress_shows_in_status_while_waiting(tmp_path, monkeypatch):
+    import turbo_whisper.app as app_module
+
+    monkeypatch.setattr(app_module, "PROGRESS_EVERY_SECONDS", 0.05)
+    said = EngineStatus(Phase.DOWNLOADING, "The server is downloading its model: 1.2 GB so far.")
+    engine = ScriptedEngine(ready_after=60)
+    app = Dictation(Settings(), ListRecorder(), engine, Spool(tmp_path / "spool"), ListOutput(),
+                    progress=lambda: said)
+    app.start()
+    wait_for(lambda: "1.2 GB so far" in app.snapshot()["message"])
+    assert app.snapshot()["work"] == "waiting for server"
+    app.shutdown(grace=1.0)
