@@ -300,12 +300,6 @@ class ServerStack:
         container = self.find()
         return None if container is None else ContainerState.from_attrs(container.attrs)
 
-    def start(self) -> ContainerState:
-        container = self._require()
-        container.start()
-        container.reload()
-        return ContainerState.from_attrs(container.attrs)
-
     def stop(self, timeout: int = 20) -> ContainerState | None:
         """Stop the container; the model cache volume stays. None when there is none."""
         container = self.find()
