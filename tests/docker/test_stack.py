@@ -140,7 +140,8 @@ def test_image_model_port_and_cache_come_from_the_environment(compose):
            "TURBO_WHISPER_CPU_IMAGE": "local/whisper-test:1",
            "TURBO_WHISPER_MODEL": "Systran/faster-whisper-small",
            "TURBO_WHISPER_PORT": "8123",
-           "TURBO_WHISPER_CACHE_DIR": "/home/ubuntu/.cache/huggingface/hub"}
+           "TURBO_WHISPER_CACHE_DIR": "/home/ubuntu/.cache/huggingface/hub",
+           "TURBO_WHISPER_MODEL_TTL": "900"}
     gpu = rendered(compose, GPU_FILE, **env)["services"][SERVICE]
     cpu = rendered(compose, CPU_FILE, **env)["services"][SERVICE]
     assert gpu["image"] == env["TURBO_WHISPER_SERVER_IMAGE"]
@@ -149,6 +150,8 @@ def test_image_model_port_and_cache_come_from_the_environment(compose):
         assert service["environment"]["PRELOAD_MODELS"] == '["Systran/faster-whisper-small"]'
         assert published(service) == ("127.0.0.1", "8123")
         assert mounted(service) == ("models", "/home/ubuntu/.cache/huggingface/hub")
+        assert str(service["environment"]["STT_MODEL_TTL"]) == "900"
+        assert str(service["environment"]["WHISPER__TTL"]) == "900"
 
 
 # --- the launch script end to end -----------------------------------------------------------
