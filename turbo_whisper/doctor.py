@@ -109,26 +109,17 @@ def check_server(settings: Settings) -> Row:
 
 
 def check_docker() -> Row:
+    from turbo_whisper.container import DockerError, connect, has_gpu_runtime
+
     try:
-        import docker
-    except ImportError:
-        return Row("docker", WARN, "The docker Python package is missing: pip install docker.")
-    try:
-        client = docker.from_env(timeout=5)
-        info = client.info()
+        client = connect(timeout=5)
+        version = client.version().get("Version", "?")
+        gpu = has_gpu_runtime(client)
         client.close()
-    except Exception as exc:
-        words = str(exc)
-        if "Permission denied" in words:
-            words = ("permission denied: add yourself to the docker group "
-                     "(sudo usermod -aG docker $USER, then log out and in)")
-        elif "No such file" in words or "Connection refused" in words:
-            words = "the Docker Engine is not running or not installed"
-        return Row("docker", WARN, f"Docker: {words}. Needed only for the local server stack.")
-    runtimes = sorted(info.get("Runtimes", {}))
-    gpu = "nvidia" in runtimes
-    detail = (f"Docker Engine {info.get('ServerVersion', '?')}; runtimes: {', '.join(runtimes)}; "
-              + ("NVIDIA runtime present." if gpu else "no NVIDIA runtime: use the CPU variant."))
+    except DockerError as exc:
+        return Row("docker", WARN, f"{exc} (Docker is needed only for the local server stack.)")
+    detail = f"Docker Engine {version}; " + (
+        "NVIDIA runtime present." if gpu else "no NVIDIA runtime: the CPU variant will be used.")
     return Row("docker", OK if gpu else WARN, detail)
 
 
