@@ -28,6 +28,9 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 SILENT_WAV_SECONDS = 0.5
+# Far more than the transcript of the longest recording; a larger answer is a broken server
+# and is not read into memory.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 KIND_NAMES = {
     "fedirz": "faster-whisper-server",
     "speaches": "speaches",
@@ -62,6 +65,7 @@ class Backoff:
 # --- error bodies -------------------------------------------------------------------------
 
 _TAGS = re.compile(r"<[^>]+>")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
 
 
@@ -198,8 +202,8 @@ class ServerClient:
             self._cancel.wait(delay)
         raise ServerNotReady(
             f"The server at {self.url} did not become ready in time ({self._status.detail}). "
-            "Your recordings are kept; they are sent when the server is ready, or now with "
-            "`turbo-whisper retry`."
+            "Your recordings are kept: `turbo-whisper retry` sends them once it is ready, and so "
+            "does the next start of the client (setting 'ready_timeout' sets the patience)."
         )
 
     def check(self, on_status: StatusCallback | None = None, deadline: float | None = None,
@@ -207,21 +211,31 @@ class ServerClient:
         """One look at the server. With prepare, also download and load the model if needed."""
         try:
             return self._check(on_status, deadline, prepare)
-        except httpx.TransportError as exc:
+        except httpx.TimeoutException as exc:
+            if self._status.phase not in (Phase.DOWNLOADING, Phase.LOADING):
+                return self._unreachable(on_status, exc)
+            # The wait for a download or load ran out; the server carries on with it.
             self.ready = False
-            if self.kind is None:
-                detail = f"Server at {self.url} is starting (not answering yet)."
-            else:
-                detail = f"Server at {self.url} is not answering ({_transport_words(exc)})."
-            phase = Phase.STARTING if self.kind is None else Phase.UNREACHABLE
-            return self._say(on_status, phase, detail)
+            return self._status
+        except httpx.RequestError as exc:  # also an undecodable answer, not only the network
+            return self._unreachable(on_status, exc)
+
+    def _unreachable(self, on_status: StatusCallback | None,
+                     exc: httpx.RequestError) -> EngineStatus:
+        self.ready = False
+        if self.kind is None:
+            detail = f"Server at {self.url} is starting (not answering yet)."
+        else:
+            detail = f"Server at {self.url} is not answering ({_transport_words(exc)})."
+        phase = Phase.STARTING if self.kind is None else Phase.UNREACHABLE
+        return self._say(on_status, phase, detail)
 
     def _check(self, on_status: StatusCallback | None, deadline: float | None,
                prepare: bool) -> EngineStatus:
         health = self._http.get("/health")
         if health.status_code == 503 or health.status_code in (502, 504):
             self.kind = self.kind or ("whispercpp" if "loading" in health.text else None)
-            words = read_error_body(health.content, health.headers.get("content-type", ""))
+            words = self._words(health)
             phase = Phase.LOADING if "loading" in words.lower() else Phase.STARTING
             what = "loading its model" if phase is Phase.LOADING else f"starting ({words})"
             return self._say(on_status, phase, f"Server at {self.url} is {what}.")
@@ -243,7 +257,7 @@ class ServerClient:
                 return "whispercpp" if self._http.post("/inference").status_code != 404 else "openai"
             return "openai"
         if health.status_code >= 400:
-            words = read_error_body(health.content, health.headers.get("content-type", ""))
+            words = self._words(health)
             raise httpx.RemoteProtocolError(f"health check answered {health.status_code}: {words}")
         try:
             body = health.json()
@@ -253,11 +267,18 @@ class ServerClient:
             return "whispercpp"
         return "speaches"
 
+    def _words(self, response: httpx.Response) -> str:
+        """The server's message, with the API key blanked out should the server echo it."""
+        body, key = response.content, self.settings.api_key
+        if key:
+            body = body.replace(key.encode("utf-8"), b"(hidden)")
+        return read_error_body(body, response.headers.get("content-type", ""))
+
     def _name(self) -> str:
         return KIND_NAMES.get(self.kind or "", "server")
 
     def _auth_words(self, response: httpx.Response) -> str:
-        words = read_error_body(response.content, response.headers.get("content-type", ""))
+        words = self._words(response)
         return (
             f"The server at {self.url} refused the API key ({response.status_code}: {words}). "
             "Check the 'api_key' setting."
@@ -336,7 +357,7 @@ class ServerClient:
 
     def _failed_or_waiting(self, on_status: StatusCallback | None, response: httpx.Response,
                            action: str) -> EngineStatus:
-        words = read_error_body(response.content, response.headers.get("content-type", ""))
+        words = self._words(response)
         detail = f"The server could not {action} {self.model} ({response.status_code}: {words})."
         phase = Phase.FAILED if response.status_code in (400, 401, 403, 422) else Phase.STARTING
         return self._say(on_status, phase, detail)
@@ -358,7 +379,12 @@ class ServerClient:
                 f"to transcribe {duration_s:.0f} s of audio; the recording is kept and will be "
                 "sent again (raise 'request_timeout' for a slow server).",
             ) from exc
-        except httpx.TransportError as exc:
+        except httpx.DecodingError as exc:
+            raise ServerError(
+                f"The server's answer could not be decoded ({exc}); the recording is kept and "
+                "will be sent again."
+            ) from exc
+        except httpx.RequestError as exc:
             self.ready = False
             raise ServerError(
                 f"The connection to the server at {self.url} failed ({_transport_words(exc)}); "
@@ -379,13 +405,22 @@ class ServerClient:
             data["language"] = self.settings.language
         if self.settings.prompt:
             data["prompt"] = self.settings.prompt
-        return self._http.post(path, data=data, files={"file": (filename, audio, mime)},
-                               timeout=timeout)
+        request = self._http.build_request("POST", path, data=data,
+                                           files={"file": (filename, audio, mime)},
+                                           timeout=timeout)
+        response = self._http.send(request, stream=True)
+        try:
+            body = _read_at_most(response, MAX_ANSWER_BYTES)
+        finally:
+            response.close()
+        content_type = response.headers.get("content-type", "")
+        return httpx.Response(response.status_code, headers={"content-type": content_type},
+                              content=body, request=request)
 
     def _transcript_of(self, response: httpx.Response) -> str:
         code = response.status_code
         if code >= 400:
-            words = read_error_body(response.content, response.headers.get("content-type", ""))
+            words = self._words(response)
             if code == 404 and "not installed" in words.lower():
                 self.ready = False  # speaches lost the model: prepare it again, then resend
             raise ServerError(_status_words(code, words), retryable=_retryable(code, words),
@@ -397,19 +432,50 @@ class ServerClient:
             body = response.json()
             if isinstance(body, dict) and "text" not in body and "error" in body:
                 # whisper.cpp reports request errors with status 200 and an "error" field.
-                words = read_error_body(response.content, content_type)
-                raise ServerError(f"The server reported an error: {words}. The recording is kept.",
-                                  retryable="loading" in words.lower())
+                words = self._words(response)
+                retryable = "loading" in words.lower()
+                raise ServerError(f"The server reported an error: {words}. The recording is kept "
+                                  f"and {_what_next(retryable)}.", retryable=retryable)
             text = body["text"]
         except (ValueError, KeyError, TypeError):
+            # Not quoted: a broken answer with status 200 is most likely part of a transcript,
+            # and transcripts stay out of the log.
             raise ServerError(
                 "The server answered with something that is not a transcript "
-                f"({read_error_body(response.content[:2000], content_type)}); "
-                "the recording is kept and will be sent again."
+                f"({len(response.content)} bytes of {content_type or 'unlabelled data'} without a "
+                "readable \"text\" field); the recording is kept and will be sent again."
             ) from None
         if not isinstance(text, str):
-            raise ServerError("The server's transcript is not text; the recording is kept.")
-        return text
+            raise ServerError("The server's transcript is not text; the recording is kept and "
+                              "will be sent again.")
+        # JSON can carry lone surrogates ("\ud800"), which no clipboard can take.
+        return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed answer; ServerError when it is larger than any transcript is."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(f"it announced {int(declared) / 1e6:.0f} MB")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large("it kept sending")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(how: str) -> ServerError:
+    return ServerError(
+        f"The server's answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MB ({how}), "
+        "which no transcript is, so it was not read. The recording is kept and will be sent again."
+    )
+
+
+def _what_next(retryable: bool) -> str:
+    return ("will be sent again" if retryable
+            else "stays pending; send it again with `turbo-whisper retry`")
 
 
 def _retryable(code: int, words: str) -> bool:
@@ -432,12 +498,13 @@ def _status_words(code: int, words: str) -> str:
         503: "the server is busy starting, downloading or loading its model",
         504: "the server's proxy timed out",
     }.get(code, "the server answered with an error")
-    after = ("will be sent again" if _retryable(code, words)
-             else "stays pending; send it again with `turbo-whisper retry`")
-    return f"Transcription failed: {meaning} (HTTP {code}: {words}). The recording is kept and {after}."
+    return (f"Transcription failed: {meaning} (HTTP {code}: {words}). The recording is kept "
+            f"and {_what_next(_retryable(code, words))}.")
 
 
-def _transport_words(exc: httpx.TransportError) -> str:
+def _transport_words(exc: httpx.RequestError) -> str:
+    if isinstance(exc, httpx.DecodingError):
+        return "its answer could not be decoded"
     if isinstance(exc, httpx.ConnectError):
         return "connection refused or host unreachable"
     if isinstance(exc, httpx.TimeoutException):
