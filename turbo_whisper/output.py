@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from typing import Any
 
 from turbo_whisper.errors import ClipboardError
@@ -39,16 +40,28 @@ class Clipboard:
         if problem:
             raise ClipboardError(f"The transcript could not be copied: {problem}.")
         try:
-            pyperclip.copy(transcript)
-            back = pyperclip.paste()
+            for _attempt in range(2):
+                pyperclip.copy(transcript)
+                if self._reads_back(pyperclip, transcript):
+                    return
         except pyperclip.PyperclipException as exc:
             raise ClipboardError(
                 f"The transcript could not be copied ({exc}); {INSTALL_HINT}."
             ) from exc
-        if back != transcript:
-            raise ClipboardError(
-                "The clipboard did not keep the transcript (it read back different text)."
-            )
+        raise ClipboardError(
+            "The clipboard did not keep the transcript (it read back different text)."
+        )
+
+    @staticmethod
+    def _reads_back(pyperclip: Any, transcript: str, seconds: float = 0.5) -> bool:
+        # The clipboard tool takes the selection a moment after it starts: poll briefly.
+        deadline = time.monotonic() + seconds
+        while True:
+            if pyperclip.paste() == transcript:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 TERMINALS = frozenset({
