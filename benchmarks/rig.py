@@ -301,6 +301,16 @@ class Keyboard:
         self._display.sync()
         return pressed_at
 
+    def nudge(self) -> None:
+        """Press and release Shift: an event that starts nothing."""
+        from Xlib import XK, X
+        from Xlib.ext import xtest
+
+        code = self._display.keysym_to_keycode(XK.string_to_keysym("Shift_L"))
+        for kind in (X.KeyPress, X.KeyRelease):
+            xtest.fake_input(self._display, kind, code)
+        self._display.sync()
+
     def close(self) -> None:
         self._display.close()
 
@@ -377,10 +387,12 @@ class InProcessClient:
             self.hotkey.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, keyboard: Keyboard | None = None) -> None:
         if self.hotkey is not None:
             listener = getattr(self.hotkey, "_listener", None)
             self.hotkey.stop()
+            if keyboard is not None:
+                keyboard.nudge()  # pynput's X listener ends only once one more event comes
             if listener is not None:
                 listener.join(5)  # its thread must let go of the display before Xvfb stops
         self.app.shutdown()
