@@ -117,6 +117,7 @@ class Dictation:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._queued: set[str] = set()  # spool names in the job queue or being worked on
         self._held: list[Job] = []  # failed in a way only the user can clear; kept on disk
+        self._cold: list[Job] = []  # the server was not ready in time; sent first once it is
         self._lock = threading.Lock()
         self._state = State.IDLE
         self._work = Work.IDLE
@@ -131,7 +132,7 @@ class Dictation:
         self._cut_frames = 0
         self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
         self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
-        self._broken_groups: set[str] = set()  # a part was held: hold the rest in order
+        self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._threads: list[threading.Thread] = []
         self.delivered = 0
 
@@ -352,7 +353,7 @@ class Dictation:
 
     def _retry_held(self) -> None:
         with self._lock:
-            held, self._held = self._held, []
+            held, self._held, self._cold = self._cold + self._held, [], []
             self._queued -= {job.entry.name for job in held if job.entry}
             known = self._queued | {job.entry.name for job in held if job.entry}
             self._broken_groups.clear()
@@ -367,10 +368,17 @@ class Dictation:
             if job is None:
                 return
             self._current = job
-            self._process(job)
+            try:
+                self._process(job)
+            except Exception:  # the worker must outlive any one recording
+                log.exception("Unexpected error while sending a recording")
+                self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
+                                   "the log); it is kept and `turbo-whisper retry` sends it again.")
+                self._hold(job)
             with self._lock:
                 self._current = None
-                if job.entry is not None and all(held is not job for held in self._held):
+                kept = self._held + self._cold
+                if job.entry is not None and all(other is not job for other in kept):
                     self._queued.discard(job.entry.name)
 
     def _wait_for_engine(self) -> bool:
@@ -415,7 +423,7 @@ class Dictation:
 
     def _process(self, job: Job) -> None:
         if job.group in self._broken_groups:
-            self._hold(job)  # an earlier part is held: keep the dictation's order
+            self._hold(job, self._broken_groups[job.group])  # keep the dictation's order
             return
         if job.skip:
             self._deliver(job, "")
@@ -423,8 +431,9 @@ class Dictation:
         backoff = Backoff(start=1.0, factor=2.0, cap=30.0)
         while not self._stopping.is_set():
             if not self._wait_for_engine():
-                self._hold(job)
+                self._hold(job, cold=True)
                 return
+            self._send_cold_first()
             self._set_work(Work.TRANSCRIBING, f"Transcribing {job.seconds:.0f} s of audio.")
             log.info("Transcribing %.1f s of audio.", job.seconds)
             try:
@@ -443,6 +452,15 @@ class Dictation:
             self._deliver(job, transcript)
             return
 
+    def _send_cold_first(self) -> None:
+        """Recordings that waited out a cold server go before newer ones, in order."""
+        with self._lock:
+            cold, self._cold = self._cold, []
+            for earlier in cold:
+                self._broken_groups.pop(earlier.group or "", None)
+        for earlier in cold:
+            self._process(earlier)
+
     def _transcribe(self, job: Job) -> str:
         if self.settings.upload_format == "flac":
             samples, rate = decode_wav(job.wav)
@@ -450,11 +468,12 @@ class Dictation:
                                           filename="audio.flac")
         return self.engine.transcribe(job.wav, duration_s=job.seconds)
 
-    def _hold(self, job: Job) -> None:
+    def _hold(self, job: Job, cold: bool = False) -> None:
+        """Keep a job for `retry` (or, when the server was only cold, for its readiness)."""
         with self._lock:
-            self._held.append(job)
+            (self._cold if cold else self._held).append(job)
             if job.group is not None and not job.last:
-                self._broken_groups.add(job.group)
+                self._broken_groups[job.group] = cold
         if job.entry is not None:
             log.info("Recording %s stays in %s until `turbo-whisper retry` or the next start.",
                      job.entry.name, self.spool.directory)
@@ -469,6 +488,12 @@ class Dictation:
                 return
         words = text.finish(transcript, self.settings.replacements, self.settings.trailing_space)
         if not words.strip():
+            if job.loudest_dbfs >= text.QUIET_DBFS and not job.skip:
+                self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
+                                   "of clearly audible audio; nothing was copied. The recording is "
+                                   "kept; `turbo-whisper retry` sends it again.")
+                self._hold(job)
+                return
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
                                "audio; nothing was copied.")
             self._done(job)
@@ -476,7 +501,13 @@ class Dictation:
         try:
             self.output.deliver(words)
         except ClipboardError as exc:
-            saved = self.spool.keep_text(job.entry, words)
+            try:
+                saved = self.spool.keep_text(job.entry, words)
+            except OSError as save_exc:
+                self.feedback.tell("error", f"{exc} It could not be saved either ({save_exc}); "
+                                   f"the recording stays kept: {words}")
+                self._hold(job)
+                return
             self.feedback.tell("error", f"{exc} The transcript is saved in {saved}: {words}")
             self.feedback.cue("error")
             self._done(job)
@@ -492,9 +523,11 @@ class Dictation:
         self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
                       "at": time.time()}
         log.debug("Transcript: %s", words)
-        preview = " ".join(words.split()[:6])
-        self.feedback.tell("info", f"Copied {len(words.split())} words: {preview}"
-                           f"{'…' if len(words.split()) > 6 else ''}", notify=True)
+        count = len(words.split())
+        self.feedback.tell("info", f"Copied {count} words ({job.seconds:.0f} s of audio).",
+                           notify=False)
+        preview = " ".join(words.split()[:6]) + ("…" if count > 6 else "")
+        self.feedback.notify("info", f"Copied: {preview}")
         self.feedback.cue("done")
 
     def _join_parts(self, job: Job, transcript: str) -> str:
@@ -530,7 +563,8 @@ class Dictation:
         """The client's state as plain data, for `turbo-whisper status`."""
         with self._lock:
             engine = self.engine.status
-            pending = self._jobs.qsize() + (self._current is not None) + len(self._held)
+            pending = (self._jobs.qsize() + (self._current is not None) + len(self._held)
+                       + len(self._cold))
             return {
                 "ok": True,
                 "state": self._state.value,
@@ -539,7 +573,7 @@ class Dictation:
                 "engine": {"phase": engine.phase.value, "detail": engine.detail,
                            "server": engine.server_kind},
                 "pending": pending,
-                "held": len(self._held),
+                "held": len(self._held) + len(self._cold),
                 "delivered": self.delivered,
                 "last": self._last,
                 "message": self._message(engine, pending),
@@ -559,6 +593,7 @@ class Dictation:
             parts.append(engine.detail)
         if pending:
             parts.append(f"{pending} recording(s) waiting to be transcribed.")
-        if self._held:
-            parts.append(f"{len(self._held)} kept after an error; `turbo-whisper retry` sends them.")
+        if self._held or self._cold:
+            parts.append(f"{len(self._held) + len(self._cold)} kept after an error; "
+                         "`turbo-whisper retry` sends them.")
         return " ".join(parts)

@@ -52,7 +52,7 @@ def decode_wav(wav_bytes: bytes) -> tuple[np.ndarray, int]:
             width, channels = reader.getsampwidth(), reader.getnchannels()
             rate, frames = reader.getframerate(), reader.readframes(reader.getnframes())
     except (wave.Error, EOFError) as exc:
-        raise ValueError(f"not a PCM WAV file ({exc})") from None
+        raise ValueError(f"not a PCM WAV file ({exc or 'the file ends too early'})") from None
     if width != 2:
         raise ValueError(f"{8 * width}-bit samples; 16-bit PCM is expected")
     samples = np.frombuffer(frames, dtype="<i2")

@@ -195,6 +195,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         answer = send("status")
     except NotRunning as exc:
         return _status_without_client(args, str(exc))
+    if not answer.get("ok"):
+        print(f"turbo-whisper: {answer.get('error', 'the command was refused')}", file=sys.stderr)
+        return EXIT_ERROR
     if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
@@ -264,6 +267,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
         answer = send("retry")
     except NotRunning:
         return _retry_here(args)
+    if not answer.get("ok"):
+        print(f"turbo-whisper: {answer.get('error', 'the command was refused')}", file=sys.stderr)
+        return EXIT_ERROR
     print(f"{answer['pending']} recording(s) queued to be sent.")
     return 0
 

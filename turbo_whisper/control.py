@@ -119,10 +119,10 @@ class ControlServer:
     def _answer(self, connection: socket.socket) -> None:
         connection.settimeout(2.0)
         try:
+            line = connection.makefile("rb").readline(65536)  # read first: no broken pipe
             if _peer_uid(connection) != os.getuid():
                 reply: dict[str, Any] = {"ok": False, "error": "permission denied"}
             else:
-                line = connection.makefile("rb").readline(65536)
                 reply = self._handler(json.loads(line))
         except (OSError, ValueError) as exc:
             reply = {"ok": False, "error": f"bad request: {exc}"}
@@ -147,8 +147,13 @@ def send(command: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
             ) from None
         except PermissionError:
             raise NotRunning(f"The control socket {path} belongs to another user.") from None
-        sock.sendall(json.dumps({"cmd": command, **fields}).encode() + b"\n")
-        data = sock.makefile("rb").readline()
+        try:
+            sock.sendall(json.dumps({"cmd": command, **fields}).encode() + b"\n")
+            data = sock.makefile("rb").readline()
+        except (BrokenPipeError, ConnectionResetError):
+            data = b""
+        except TimeoutError:
+            raise NotRunning("The running client did not answer in time.") from None
     if not data:
         raise NotRunning("The running client closed the connection without answering.")
     answer: dict[str, Any] = json.loads(data)

@@ -45,10 +45,13 @@ class Feedback:
 
     def tell(self, level: str, message: str, *, notify: bool = True) -> None:
         log.log(_LOG_LEVEL.get(level, logging.INFO), "%s", message)
-        if notify and self._notify_send:
-            self._notify(level, message)
+        if notify:
+            self.notify(level, message)
 
-    def _notify(self, level: str, message: str) -> None:
+    def notify(self, level: str, message: str) -> None:
+        """A desktop notification only (it may show transcript words; the log never does)."""
+        if not self._notify_send:
+            return
         try:
             subprocess.Popen(
                 [self._notify_send, "--app-name=Turbo Whisper", "-u", _URGENCY[level],

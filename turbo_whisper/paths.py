@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+from turbo_whisper.errors import TurboWhisperError
+
 APP = "turbo-whisper"
+
+
+class NotYours(TurboWhisperError, OSError):
+    """A folder Turbo Whisper would use belongs to someone else or is not a folder."""
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -41,8 +48,16 @@ def spool_dir() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create a directory only its owner can enter, and return it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
+    """Create (with any missing parents) a directory only its owner can enter, and return it."""
+    for folder in reversed([path, *path.parents]):
+        if not folder.exists():
+            folder.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise NotYours(
+            f"{path} is not a folder of yours; Turbo Whisper will not keep its files there. "
+            "Remove it, or set XDG_RUNTIME_DIR / XDG_STATE_HOME to a folder you own."
+        )
+    if info.st_mode & 0o077:
         path.chmod(0o700)
     return path

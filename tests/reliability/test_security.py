@@ -138,10 +138,6 @@ def test_the_client_checks_who_calls_even_when_its_socket_is_opened_up(headless_
     assert "Recording." not in run.log()
 
 
-@pytest.mark.xfail(strict=True, reason="a refused command ends in a traceback: the client "
-                   "answers without reading the request, so `send` can meet a broken pipe "
-                   "(control.ControlServer._answer, control.send), and `status` does not check "
-                   "the answer's 'ok' (cli.cmd_status); see the report")
 def test_a_refused_command_is_one_line_without_a_traceback(headless_client, shared_home):
     headless_client(shared_home, NOWHERE).start()
     nobody = nobody_python(shared_home)
@@ -150,8 +146,6 @@ def test_a_refused_command_is_one_line_without_a_traceback(headless_client, shar
         assert_refused(run_as_nobody(nobody, command), "permission denied")
 
 
-@pytest.mark.xfail(strict=True, reason="a runtime folder owned by another user is used as it "
-                   "is (paths.private_dir checks only the mode); see the report")
 def test_a_runtime_folder_planted_by_another_user_is_refused(tmp_path):
     """With no XDG_RUNTIME_DIR the folder is /tmp/turbo-whisper-UID, a name anybody can take
     first; the client must not put its socket and lock in a folder it does not own."""
@@ -171,8 +165,6 @@ def test_a_runtime_folder_planted_by_another_user_is_refused(tmp_path):
 # --------------------------------------------------------------------------- transcripts
 
 
-@pytest.mark.xfail(strict=True, reason="'Copied N words: <first six words>' is logged at the "
-                   "info level (Dictation._deliver); see the reliability report")
 def test_transcripts_are_not_logged_at_the_default_level(servers, speech, dictation):
     server = servers()
     dictation.start(server.url, [speech(PHRASE)])

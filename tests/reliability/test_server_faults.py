@@ -220,8 +220,6 @@ def test_an_empty_transcript_of_speech_is_reported(fault_server, speech, dictati
     assert dictation.output.texts == []  # never an empty string pasted into the user's window
 
 
-@pytest.mark.xfail(strict=True, reason="an empty transcript of loud speech deletes the "
-                   "recording (Dictation._deliver calls _done); see the reliability report")
 def test_an_empty_transcript_of_speech_keeps_the_recording_for_retry(fault_server, speech,
                                                                       dictation):
     server = fault_server
@@ -272,9 +270,6 @@ def test_a_spool_that_cannot_be_written_is_reported_and_the_text_still_delivered
     assert WORD in texts[0].lower()
 
 
-@pytest.mark.xfail(strict=True, reason="a recording held because the server was not ready "
-                   "waits for `turbo-whisper retry` while newer ones go out first "
-                   "(Dictation._process); see the reliability report")
 def test_recordings_held_while_the_server_was_cold_go_out_before_newer_ones(
         servers, speech, dictation):
     server = servers("fedirz", download_delay=3)
@@ -306,9 +301,6 @@ class FailingOutput(ListOutput):
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-@pytest.mark.xfail(strict=True, reason="an error other than ServerError or ClipboardError ends "
-                   "the worker thread, so later recordings are kept but never sent "
-                   "(Dictation._work_loop, Dictation._deliver); see the reliability report")
 def test_with_neither_clipboard_nor_undelivered_folder_later_dictations_still_go_out(
         fault_server, speech, dictation):
     blocker = dictation.home / "state" / "undelivered"
