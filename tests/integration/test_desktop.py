@@ -86,3 +86,15 @@ def test_retry_command_sends_kept_recordings_without_a_running_client(
     assert result.returncode == 0, result.stderr
     assert b"report" in read_clipboard(xvfb).lower()
     assert not list(run.spool.glob("*.wav"))
+
+
+def test_sound_cues_play_through_the_sound_server(pulse):
+    script = ("from turbo_whisper.feedback import Feedback\n"
+              "feedback = Feedback(notifications=False, sounds=True)\n"
+              "for name in ('start', 'stop', 'done', 'error'):\n"
+              "    feedback._play(name)\n"
+              "print('on' if feedback._sounds else 'off')\n")
+    result = subprocess.run(["python", "-c", script], env=pulse.child_env(), capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "on", result.stderr

@@ -63,3 +63,45 @@ def test_idle_audio_keeps_only_the_preroll():
         with_preroll._callback(block, 320, None, None)
     kept = sum(len(b) for b in with_preroll._idle_blocks)
     assert 1600 <= kept < 1600 + 320
+
+
+class FakeSoundDevice:
+    """Stands in for sounddevice: one input device that refuses 16 kHz."""
+
+    class PortAudioError(Exception):
+        pass
+
+    def __init__(self, refuses_16k):
+        self.refuses_16k = refuses_16k
+
+    def query_devices(self, device=None, kind=None):
+        if device not in (None, "usb mic"):
+            raise ValueError(f"No input device matching {device!r}")
+        info = {"name": "usb mic", "max_input_channels": 1, "default_samplerate": 48000.0}
+        return info if kind else [info]
+
+    def check_input_settings(self, device, samplerate, channels, dtype):
+        if self.refuses_16k and samplerate == 16000:
+            raise self.PortAudioError("Invalid sample rate")
+
+
+def test_a_device_that_refuses_16k_records_at_its_own_rate(monkeypatch):
+    import sys
+
+    from turbo_whisper.audio import resolve_device
+
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(refuses_16k=True))
+    assert resolve_device("usb mic") == ("usb mic", 48000)
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(refuses_16k=False))
+    assert resolve_device(None) == (None, 16000)
+
+
+def test_an_unknown_device_is_named_with_the_ones_there_are(monkeypatch):
+    import sys
+
+    from turbo_whisper.audio import resolve_device
+    from turbo_whisper.errors import DeviceError
+
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(refuses_16k=False))
+    with pytest.raises(DeviceError, match=r"'nosuchmic'.*0: usb mic"):
+        resolve_device("nosuchmic")
