@@ -18,6 +18,7 @@ TESTS_DIR = str(Path(__file__).resolve().parent)
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
+from support.client import Clients  # noqa: E402
 from support.requirements import require_modules, require_tools, unavailable  # noqa: E402
 from support.services import (  # noqa: E402
     PulseAudio,
@@ -96,3 +97,13 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechMaker:
     """
     require_tools("espeak-ng", "sox", purpose="synthetic speech")
     return SpeechMaker(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture
+def client(tmp_path: Path, xvfb: str, pulse: PulseAudio) -> Iterator[Clients]:
+    """Factory: client(server_url, home=None, **env) -> a ClientProcess, not yet started,
+    on the virtual screen and microphone. Passing the `home` of an earlier client gives the
+    same spool, as a restart does."""
+    clients = Clients(tmp_path, {"DISPLAY": xvfb, **pulse.env})
+    yield clients
+    clients.stop_all()

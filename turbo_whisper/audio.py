@@ -242,7 +242,9 @@ class Recorder:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                stream.stop()
+                # abort, not stop: stop() waits for a block (~15 ms) that is no longer kept,
+                # and that wait would sit on the path from the key press to the text.
+                stream.abort()
                 stream.close()
             except Exception as exc:  # a vanished device fails here; the audio is kept
                 log.warning("The microphone did not close cleanly (%s); the audio is kept.", exc)

@@ -188,6 +188,9 @@ class ServerClient:
         if deadline is None and self.settings.ready_timeout > 0:
             deadline = time.monotonic() + self.settings.ready_timeout
         backoff = Backoff()
+        # A refused connection costs the server nothing: look more often, so a dictation goes
+        # out well within a second of the port opening.
+        refused = Backoff(start=0.25, factor=1.5, cap=0.5)
         while not self._cancel.is_set():
             status = self.check(on_status, deadline, prepare=True)
             if status.phase is Phase.READY:
@@ -196,7 +199,8 @@ class ServerClient:
                 raise ServerError(status.detail, retryable=False)
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            delay = backoff.next()
+            cheap = status.phase in (Phase.STARTING, Phase.UNREACHABLE)
+            delay = (refused if cheap else backoff).next()
             if deadline is not None:
                 delay = min(delay, max(0.0, deadline - time.monotonic()))
             self._cancel.wait(delay)

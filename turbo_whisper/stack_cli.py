@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from turbo_whisper.errors import ConfigError, TurboWhisperError
+from turbo_whisper.errors import ConfigError
 
 if TYPE_CHECKING:
     from turbo_whisper.config import Settings
@@ -99,23 +99,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _in_words(command: Command) -> Command:
-    """Errors become one line on stderr and an exit code, never a traceback."""
+    """The Docker SDK's own errors become DockerError, which main() prints as one line."""
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
         from turbo_whisper import container
 
         try:
-            try:
-                return command(args)
-            except container.sdk_errors() as exc:
-                raise container.explain_docker_error(exc) from None
-        except ConfigError as exc:
-            print(f"turbo-whisper: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        except TurboWhisperError as exc:
-            print(f"turbo-whisper: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            return command(args)
+        except container.sdk_errors() as exc:
+            raise container.explain_docker_error(exc) from None
 
     return run
 

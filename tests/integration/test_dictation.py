@@ -72,10 +72,7 @@ def test_sigterm_while_recording_keeps_the_audio_for_the_next_start(
     assert len(kept) == 1
     server.stop()
     ready = whisper_server("speaches")
-    second = client(ready.url)
-    second.home, second.env = first.home, {**first.env, "TURBO_WHISPER_SERVER_URL": ready.url}
-    second.log_path = first.log_path
-    second.start()
+    second = client(ready.url, home=first.home).start()
     text = clipboard_with(xvfb, "report", second, timeout=60)
     assert "friday" in text.lower()
     second.wait(lambda: not list(second.spool.glob("*.wav")), 10, "the spool to empty")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from reliability_kit import Harness, LogRecords, Servers
-from support.client import ClientProcess
+from support.client import ClientProcess, Clients
 from support.requirements import require_modules
 from support.services import ServerLauncher
 
@@ -46,40 +46,12 @@ def dictation(tmp_path: Path, client_log: LogRecords) -> Iterator[Harness]:
 
 
 @pytest.fixture
-def client(tmp_path: Path, xvfb: str, pulse) -> Iterator[Callable[..., ClientProcess]]:
-    """Factory: client(server_url, home=None, **env) -> a ClientProcess, not yet started.
-
-    Passing the `home` of an earlier client gives the same spool, as a restart does.
-    """
-    made: list[ClientProcess] = []
-
-    def make(server_url: str, home: Path | None = None, **env: str) -> ClientProcess:
-        variables = {"DISPLAY": xvfb, "TURBO_WHISPER_SERVER_URL": server_url, **pulse.env, **env}
-        process = ClientProcess(home or tmp_path / f"client{len(made)}", variables)
-        made.append(process)
-        return process
-
-    yield make
-    for process in made:
-        process.stop()
-
-
-@pytest.fixture
-def headless_client() -> Iterator[Callable[..., ClientProcess]]:
+def headless_client(tmp_path: Path) -> Iterator[Callable[..., ClientProcess]]:
     """Factory: headless_client(home, server_url, **env): the client with no display and no
     sound server (so no hotkey and no microphone), for what it keeps and whom it obeys."""
-    made: list[ClientProcess] = []
-
-    def make(home: Path, server_url: str, **env: str) -> ClientProcess:
-        variables = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "TURBO_WHISPER_SERVER_URL": server_url,
-                     **env}
-        process = ClientProcess(home, variables)
-        made.append(process)
-        return process
-
-    yield make
-    for process in made:
-        process.stop()
+    clients = Clients(tmp_path, {"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    yield lambda home, server_url, **env: clients(server_url, home, **env)
+    clients.stop_all()
 
 
 @pytest.fixture

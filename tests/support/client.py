@@ -110,3 +110,23 @@ def read_clipboard(display: str) -> bytes:
                             env={**os.environ, "DISPLAY": display}, capture_output=True,
                             timeout=10, check=False)
     return result.stdout if result.returncode == 0 else b""
+
+
+class Clients:
+    """Makes ClientProcess objects sharing a base environment, and stops them all at the end."""
+
+    def __init__(self, root: Path, base_env: Mapping[str, str]):
+        self.root = Path(root)
+        self.base_env = dict(base_env)
+        self.made: list[ClientProcess] = []
+
+    def __call__(self, server_url: str, home: Path | None = None, **env: str) -> ClientProcess:
+        """A client (not yet started); the `home` of an earlier one gives the same spool."""
+        variables = {**self.base_env, "TURBO_WHISPER_SERVER_URL": server_url, **env}
+        process = ClientProcess(home or self.root / f"client{len(self.made)}", variables)
+        self.made.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.made:
+            process.stop()

@@ -6,14 +6,13 @@ systemd user manager.
 
 from __future__ import annotations
 
-import argparse
 import configparser
 import os
 from pathlib import Path
 
 import pytest
 
-from turbo_whisper import stack_cli
+from turbo_whisper import cli
 from turbo_whisper.stack_cli import desktop_exec_argument, systemd_exec_argument
 
 
@@ -56,12 +55,13 @@ def no_systemctl(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(empty))
 
 
-def install(launcher: Path) -> int:
-    return stack_cli.cmd_autostart_install(argparse.Namespace(launcher=launcher, config=None))
+def install(launcher: Path | None) -> int:
+    """`turbo-whisper autostart install [--launcher SCRIPT]`, through the real command line."""
+    return cli.main(["autostart", "install"] + (["--launcher", str(launcher)] if launcher else []))
 
 
 def remove() -> int:
-    return stack_cli.cmd_autostart_remove(argparse.Namespace())
+    return cli.main(["autostart", "remove"])
 
 
 def read_desktop_entry(path: Path) -> configparser.SectionProxy:
@@ -112,10 +112,10 @@ def test_with_a_user_manager_the_unit_is_enabled_and_remove_undoes_everything(
 def test_a_launcher_that_cannot_run_is_refused_in_one_line(config_home, tmp_path, capsys):
     script = tmp_path / "launch.sh"
     script.write_text("#!/bin/sh\n")
-    assert install(script) == stack_cli.EXIT_USAGE
+    assert install(script) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "not executable" in err and len(err.strip().splitlines()) == 1
-    assert install(tmp_path / "absent.sh") == stack_cli.EXIT_USAGE
+    assert install(tmp_path / "absent.sh") == cli.EXIT_USAGE
 
 
 def test_the_default_launcher_is_the_checkouts(config_home, tmp_path, monkeypatch):
