@@ -72,6 +72,33 @@ case "$variant" in
   *) warn "TURBO_WHISPER_VARIANT must be gpu, cpu or auto, not '$variant'"; exit 2 ;;
 esac
 
+# --- system packages -----------------------------------------------------------------------
+
+# What the client needs from the system: venv for its environment, PortAudio for the
+# microphone, xclip for the clipboard. Installed on Debian/Ubuntu when missing.
+SYSTEM_PACKAGES=(python3-venv libportaudio2 xclip)
+
+ensure_system_packages() {
+  command -v dpkg-query >/dev/null && command -v apt-get >/dev/null || return 0
+  local missing=() package
+  for package in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  ((${#missing[@]})) || return 0
+  local apt=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
+  say "installing system packages: ${missing[*]}"
+  if [[ "$(id -u)" -eq 0 ]]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt[@]}"; } >/dev/null ||
+      warn "could not install ${missing[*]}; run: apt-get install ${missing[*]}"
+  elif command -v sudo >/dev/null && [[ -t 0 ]]; then
+    { sudo apt-get update -qq && sudo "${apt[@]}"; } >/dev/null ||
+      warn "could not install ${missing[*]}; run: sudo apt install ${missing[*]}"
+  else
+    warn "missing system packages: ${missing[*]}; run: sudo apt install ${missing[*]}"
+  fi
+}
+
 # --- the virtual environment ---------------------------------------------------------------
 
 # Changes whenever the package's sources or metadata change.
@@ -98,6 +125,7 @@ ensure_installed() {
   if [[ -x "$client" && -f "$stamp_file" && "$(<"$stamp_file")" == "$wanted" ]]; then
     return 0
   fi
+  ensure_system_packages
   [[ -x "$venv/bin/python" ]] || create_venv
   say "installing Turbo Whisper from $checkout into $venv"
   "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "$checkout" ||
@@ -185,6 +213,7 @@ start_background() {
 }
 
 main() {
+  umask 077  # the log, pid file and environment are the user's alone
   mkdir -p "$state_dir"
   # One launch at a time: the autostart entry and the systemd unit may fire together.
   exec 9>"$state_dir/launch.lock"
