@@ -130,6 +130,7 @@ class Dictation:
         self._part_index = 0
         self._unsent: np.ndarray = np.zeros(0, dtype=np.int16)
         self._cut_frames = 0
+        self._next_cut = 0.0
         self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
         self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
@@ -197,7 +198,7 @@ class Dictation:
         }
         while True:
             try:
-                event, argument, reply = self._events.get(timeout=self._cut_interval())
+                event, argument, reply = self._events.get(timeout=self._until_next_cut())
             except queue.Empty:
                 self._cut_part()
                 continue
@@ -215,13 +216,15 @@ class Dictation:
             if reply is not None:
                 reply.put(self.snapshot())
 
-    def _cut_interval(self) -> float | None:
+    def _until_next_cut(self) -> float | None:
+        """Seconds until the recording is next searched for a pause; None when not splitting."""
         splitting = (self._state is State.RECORDING and self.settings.split_at_pauses
                      and hasattr(self.recorder, "read_new"))
-        return CUT_EVERY_SECONDS if splitting else None
+        return max(0.0, self._next_cut - time.monotonic()) if splitting else None
 
     def _cut_part(self) -> None:
         """Send the speech up to the latest pause while the user goes on speaking."""
+        self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
         new = self.recorder.read_new()  # type: ignore[attr-defined]
         self._unsent = np.concatenate([self._unsent, new]) if len(new) else self._unsent
         rate = self.recorder.samplerate  # type: ignore[attr-defined]
@@ -275,6 +278,7 @@ class Dictation:
             return
         self._group, self._part_index, self._cut_frames = None, 0, 0
         self._unsent = np.zeros(0, dtype=np.int16)
+        self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
         self._set_state(State.RECORDING)
         self.feedback.cue("start")
         log.info("Recording.")

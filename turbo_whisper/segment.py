@@ -7,6 +7,7 @@ import numpy as np
 
 WINDOW_SECONDS = 0.02
 MIN_PART_SECONDS = 6.0  # shorter parts give Whisper too little context
+MAX_PART_SECONDS = 28.0  # Whisper hears 30 s at a time: past this, cut at the quietest moment
 PAUSE_SECONDS = 0.35  # a gap this long between phrases is a safe place to cut
 PAUSE_BELOW_PEAK_DB = 25.0  # a pause is this much quieter than the speech around it
 
@@ -23,8 +24,12 @@ def window_levels(samples: np.ndarray, samplerate: int) -> np.ndarray:
 
 
 def find_cut(samples: np.ndarray, samplerate: int, silence_db: float,
-             min_seconds: float = MIN_PART_SECONDS, pause_seconds: float = PAUSE_SECONDS) -> int | None:
-    """The sample index in the middle of the last pause after min_seconds, or None."""
+             min_seconds: float = MIN_PART_SECONDS, pause_seconds: float = PAUSE_SECONDS,
+             max_seconds: float = MAX_PART_SECONDS) -> int | None:
+    """The sample index in the middle of the last pause after min_seconds, or None.
+
+    Speech with no pause for max_seconds is cut at its quietest 20 ms instead.
+    """
     window = max(1, int(samplerate * WINDOW_SECONDS))
     levels = window_levels(samples, samplerate)
     first = int(min_seconds / WINDOW_SECONDS)
@@ -39,4 +44,7 @@ def find_cut(samples: np.ndarray, samplerate: int, silence_db: float,
         run = run + 1 if quiet[index] else 0
         if run >= need:
             return (index + need // 2) * window
+    last = int(max_seconds / WINDOW_SECONDS)
+    if len(levels) > last:
+        return (first + int(np.argmin(levels[first:last]))) * window
     return None

@@ -325,3 +325,21 @@ def test_container_progress_shows_in_status_while_waiting(tmp_path, monkeypatch)
     wait_for(lambda: "1.2 GB so far" in app.snapshot()["message"])
     assert app.snapshot()["work"] == "waiting for server"
     app.shutdown(grace=1.0)
+
+
+def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path):
+    engine = CountingEngine()
+    output = ListOutput()
+    audio = numbered_bursts(12)
+    app = make(tmp_path, StreamingRecorder(audio), engine, output)
+    app.request("start")
+    end = time.monotonic() + len(audio) / 16000 / 20 + 0.3
+    while time.monotonic() < end:
+        app.request("status")  # a desktop widget asking faster than the cut interval
+        time.sleep(0.05)
+    sent_while_recording = engine.calls
+    app.request("stop")
+    wait_for(lambda: output.texts)
+    assert sent_while_recording >= 2
+    assert output.texts[0].split() == [f"w{n}" for n in range(1, 13)]
+    app.shutdown()

@@ -35,3 +35,10 @@ def test_a_pause_right_now_is_a_good_cut():
     audio = bursts([(7, True), (0.5, False)])
     cut = find_cut(audio, RATE, -50, min_seconds=6)
     assert cut is not None and cut >= 7 * RATE
+
+
+def test_speech_without_a_pause_is_cut_at_its_quietest_moment_before_whisper_s_window():
+    audio = bursts([(10, True), (0.1, False), (25, True)])
+    cut = find_cut(audio, RATE, -50, min_seconds=6, max_seconds=28)
+    assert cut is not None and 10 * RATE <= cut <= 10.1 * RATE
+    assert find_cut(audio[: 20 * RATE], RATE, -50, min_seconds=6, max_seconds=28) is None
