@@ -61,9 +61,6 @@ class Settings:
     log_level: str = "info"
     config_file: Path | None = None  # the file these settings were read from, if any
 
-    def describe_api_key(self) -> str:
-        return "set" if self.api_key else "not set"
-
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):

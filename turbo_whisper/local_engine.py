@@ -107,9 +107,6 @@ class LocalEngine:
     def cancel(self) -> None:
         """Nothing to cancel: loading cannot be interrupted and is short."""
 
-    def mark_unready(self) -> None:
-        """The model stays loaded; there is no connection to lose."""
-
     def close(self) -> None:
         with self._lock:
             self._model = None  # frees the model's memory

@@ -15,7 +15,6 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -56,10 +55,6 @@ class Backoff:
         step = self._next
         self._next = min(self.cap, self._next * self.factor)
         return self._rng.uniform(step / 2, step)
-
-    def delays(self) -> Iterator[float]:
-        while True:
-            yield self.next()
 
 
 # --- error bodies -------------------------------------------------------------------------
@@ -168,9 +163,6 @@ class ServerClient:
     def cancel(self) -> None:
         """Make a waiting wait_until_ready() give up soon (at shutdown)."""
         self._cancel.set()
-
-    def mark_unready(self) -> None:
-        self.ready = False
 
     # --- readiness ------------------------------------------------------------------------
 

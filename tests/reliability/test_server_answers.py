@@ -6,7 +6,6 @@ server's faults are covered in test_server_faults.py.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import httpx
@@ -101,7 +100,7 @@ def test_a_server_that_echoes_the_api_key_does_not_put_it_in_a_message(status):
 
 def test_the_api_key_is_not_in_the_settings_repr():
     settings = replace(Settings(), api_key=KEY)
-    assert KEY not in repr(settings) and KEY not in json.dumps(settings.describe_api_key())
+    assert KEY not in repr(settings)
 
 
 def garbled_gzip(request):
