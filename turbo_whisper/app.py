@@ -85,17 +85,25 @@ class Job:
     skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
 
 
-def jobs_from_entries(entries: list[SpoolEntry]) -> list[Job]:
-    """Jobs for kept recordings; the last kept part of each long dictation completes it."""
+def jobs_from_entries(entries: list[SpoolEntry]
+                      ) -> tuple[list[Job], list[tuple[SpoolEntry, Exception]]]:
+    """Jobs for kept recordings, and those that cannot be read; the last kept part of each
+    long dictation completes it."""
+    loaded = []
+    unreadable: list[tuple[SpoolEntry, Exception]] = []
+    for entry in entries:
+        try:
+            wav = entry.read()
+            loaded.append((entry, wav, *decode_wav(wav)))
+        except (OSError, ValueError) as exc:
+            unreadable.append((entry, exc))
     jobs = []
-    for position, entry in enumerate(entries):
-        wav = entry.read()
-        samples, rate = decode_wav(wav)
-        following = entries[position + 1] if position + 1 < len(entries) else None
+    for position, (entry, wav, samples, rate) in enumerate(loaded):
+        following = loaded[position + 1][0] if position + 1 < len(loaded) else None
         last = entry.group is None or following is None or following.group != entry.group
         jobs.append(Job(wav, len(samples) / rate, loudest_dbfs(samples, rate), entry,
                         entry.group, last))
-    return jobs
+    return jobs, unreadable
 
 
 class Dictation:
@@ -336,15 +344,11 @@ class Dictation:
     # --- worker: owns network and clipboard ----------------------------------------------
 
     def _queue_entries(self, entries: list[SpoolEntry]) -> None:
-        readable = []
-        for entry in entries:
-            try:
-                decode_wav(entry.read())
-                readable.append(entry)
-            except (OSError, ValueError) as exc:
-                self.feedback.tell("error", f"The kept recording {entry.path} cannot be read "
-                                   f"({exc}); it is left in place.", notify=False)
-        for job in jobs_from_entries(readable):
+        jobs, unreadable = jobs_from_entries(entries)
+        for entry, exc in unreadable:
+            self.feedback.tell("error", f"The kept recording {entry.path} cannot be read "
+                               f"({exc}); it is left in place.", notify=False)
+        for job in jobs:
             self._queue(job)
 
     def _queue(self, job: Job) -> None:

@@ -343,3 +343,16 @@ def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path):
     assert sent_while_recording >= 2
     assert output.texts[0].split() == [f"w{n}" for n in range(1, 13)]
     app.shutdown()
+
+
+def test_an_unreadable_kept_recording_is_reported_and_left_while_the_rest_go_out(tmp_path, caplog):
+    from turbo_whisper.audio import encode_wav
+
+    spool = Spool(tmp_path / "spool")
+    broken = spool.put(b"not a wav at all")
+    spool.put(encode_wav(speech(marker=6), 16000))
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(), ScriptedEngine(), output)
+    wait_for(lambda: output.texts == ["clip 6"])
+    assert "cannot be read" in caplog.text and broken.path.exists()
+    app.shutdown()
