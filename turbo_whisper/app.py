@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
 CUT_EVERY_SECONDS = 0.5
-PROGRESS_EVERY_SECONDS = 10.0  # while recording, look for a pause to cut at this often
+PROGRESS_EVERY_SECONDS = 10.0
+PROGRESS_NOTIFY_SECONDS = 60.0  # while recording, look for a pause to cut at this often
 
 
 class State(str, enum.Enum):
@@ -414,11 +415,15 @@ class Dictation:
 
     def _progress_loop(self) -> None:
         assert self._progress is not None
+        notified = time.monotonic()  # the phase change itself was just notified
         while not self._stopping.wait(PROGRESS_EVERY_SECONDS) and not self.engine.ready:
             status = self._progress()
             detail = status.detail if status is not None else ""
             if detail and detail != self._progress_detail:
-                self.feedback.tell("info", detail, notify=False)
+                # The log gets every step; the desktop a progress note a minute at most.
+                due = time.monotonic() - notified >= PROGRESS_NOTIFY_SECONDS
+                notified = time.monotonic() if due else notified
+                self.feedback.tell("info", detail, notify=due)
             with self._lock:
                 self._progress_detail = detail
         with self._lock:
@@ -427,7 +432,7 @@ class Dictation:
     def _on_engine_status(self, status: EngineStatus) -> None:
         self._set_work(Work.WAITING, status.detail)
         level = "info" if status.phase is not Phase.FAILED else "error"
-        self.feedback.tell(level, status.detail, notify=status.phase is not Phase.STARTING)
+        self.feedback.tell(level, status.detail)  # starting, downloading, loading, ready
 
     def _process(self, job: Job) -> None:
         if job.group in self._broken_groups:

@@ -38,3 +38,26 @@ def test_doctor_verdict_names_what_blocks_dictation():
     text = render(rows)
     assert "Dictation is blocked by: server." in text
     assert render([Row("clipboard", OK, "fine")]).endswith("Everything dictation needs is in place.")
+
+
+def test_notifications_go_through_notify_send_and_are_quiet_without_it(tmp_path, monkeypatch):
+    import time
+
+    from turbo_whisper.feedback import Feedback
+
+    seen = tmp_path / "seen.txt"
+    fake = tmp_path / "notify-send"
+    fake.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {seen}\necho >> {seen}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    Feedback(notifications=True).tell("error", "Server at X is not answering.")
+    Feedback(notifications=False).tell("info", "not shown")
+    deadline = time.monotonic() + 5
+    while not seen.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    lines = seen.read_text().splitlines()
+    assert len(lines) == 1
+    assert "critical" in lines[0] and "Server at X is not answering." in lines[0]
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    Feedback(notifications=True).tell("info", "no notification service here")  # no error
