@@ -6,22 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.client import press, read_clipboard
+from support.client import clipboard_with, press
 
 pytestmark = pytest.mark.integration
 
 PHRASE = "open the window please"
-
-
-def clipboard_with(display: str, word: str, client, timeout: float = 60.0) -> str:
-    found = {}
-
-    def check() -> bool:
-        found["text"] = read_clipboard(display).decode("utf-8", errors="replace")
-        return word in found["text"].lower()
-
-    client.wait(check, timeout, f"{word!r} in the clipboard")
-    return found["text"]
 
 
 def dictate(display: str, pulse, wav, client) -> None:

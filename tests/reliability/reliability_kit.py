@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from support.client import ClientProcess, read_clipboard
+from support.client import ClientProcess
 from support.services import ServerHandle, ServerLauncher
 
 MODEL = "Systran/faster-whisper-large-v3"
@@ -183,17 +183,6 @@ def set_clipboard(display: str, text: str) -> None:
     subprocess.run(["xclip", "-selection", "clipboard", "-i"], input=text.encode(),
                    env={**os.environ, "DISPLAY": display}, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=10, check=True)
-
-
-def clipboard_with(display: str, word: str, run: ClientProcess, timeout: float = 60) -> str:
-    found = {}
-
-    def check() -> bool:
-        found["text"] = read_clipboard(display).decode("utf-8", errors="replace")
-        return word in found["text"].lower()
-
-    run.wait(check, timeout, f"{word!r} in the clipboard")
-    return found["text"]
 
 
 def start_recording(run: ClientProcess) -> None:

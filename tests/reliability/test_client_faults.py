@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from reliability_kit import (
-    clipboard_with,
     dictate,
     file_mode,
     kept,
@@ -23,7 +22,7 @@ from reliability_kit import (
     stop_recording,
     wait_for,
 )
-from support.client import ClientProcess, read_clipboard
+from support.client import ClientProcess, clipboard_with, read_clipboard
 from support.services import PulseAudio
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability_kit import clipboard_with, dictate, file_mode, kept
+from reliability_kit import dictate, file_mode, kept
+from support.client import clipboard_with
 
 import turbo_whisper
 

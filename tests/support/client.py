@@ -105,6 +105,18 @@ def press(display: str, keys: str) -> None:
                    check=True, timeout=10)
 
 
+def clipboard_with(display: str, word: str, run: ClientProcess, timeout: float = 60.0) -> str:
+    """Wait until the clipboard holds `word` (any case) and return its text."""
+    found = {}
+
+    def check() -> bool:
+        found["text"] = read_clipboard(display).decode("utf-8", errors="replace")
+        return word in found["text"].lower()
+
+    run.wait(check, timeout, f"{word!r} in the clipboard")
+    return found["text"]
+
+
 def read_clipboard(display: str) -> bytes:
     result = subprocess.run(["xclip", "-o", "-selection", "clipboard"],
                             env={**os.environ, "DISPLAY": display}, capture_output=True,
