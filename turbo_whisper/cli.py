@@ -177,15 +177,18 @@ def cmd_control(args: argparse.Namespace) -> int:
 
     answer = send(args.command)
     if not answer.get("ok"):
-        print(f"turbo-whisper: {answer.get('error', 'the command failed')}", file=sys.stderr)
-        return EXIT_ERROR
-    if getattr(args, "json", False):
+        return _refused(answer)
+    if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
-    elif args.command == "retry":
-        print(f"{answer['pending']} recording(s) queued to be sent.")
     else:
         print(answer["message"])
     return 0
+
+
+def _refused(answer: dict[str, Any]) -> int:
+    """The running client said no: show its reason."""
+    print(f"turbo-whisper: {answer.get('error', 'the command was refused')}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -196,8 +199,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except NotRunning as exc:
         return _status_without_client(args, str(exc))
     if not answer.get("ok"):
-        print(f"turbo-whisper: {answer.get('error', 'the command was refused')}", file=sys.stderr)
-        return EXIT_ERROR
+        return _refused(answer)
     if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
@@ -268,8 +270,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     except NotRunning:
         return _retry_here(args)
     if not answer.get("ok"):
-        print(f"turbo-whisper: {answer.get('error', 'the command was refused')}", file=sys.stderr)
-        return EXIT_ERROR
+        return _refused(answer)
     print(f"{answer['pending']} recording(s) queued to be sent.")
     return 0
 
