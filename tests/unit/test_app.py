@@ -97,6 +97,11 @@ def dictate(app):
     app.request("stop")
 
 
+def wait_for_spool_empty(spool, timeout=5.0):
+    """A recording is forgotten just after its text is delivered, never before."""
+    wait_for(lambda: spool.pending() == [], timeout)
+
+
 def wait_for(condition, timeout=10.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -116,7 +121,7 @@ def test_dictations_made_before_the_server_is_ready_are_delivered_in_order(tmp_p
     assert len(app.spool.pending()) == 3  # on disk while the server is cold
     wait_for(lambda: len(output.texts) == 3)
     assert output.texts == ["clip 1", "clip 2", "clip 3"]
-    assert app.spool.pending() == []
+    wait_for_spool_empty(app.spool)
     app.shutdown()
 
 
@@ -126,7 +131,8 @@ def test_retryable_failures_keep_the_recording_and_resend_it(tmp_path):
     app = make(tmp_path, ListRecorder(speech(marker=7)), engine, output)
     dictate(app)
     wait_for(lambda: output.texts == ["clip 7"], timeout=5)
-    assert engine.calls == 2 and app.spool.pending() == []
+    assert engine.calls == 2
+    wait_for_spool_empty(app.spool)
     app.shutdown()
 
 
@@ -140,7 +146,7 @@ def test_a_rejected_recording_stays_kept_until_retry(tmp_path):
     assert "turbo-whisper retry" in app.snapshot()["message"]
     app.request("retry")
     wait_for(lambda: output.texts == ["clip 4"])
-    assert app.spool.pending() == []
+    wait_for_spool_empty(app.spool)
     app.shutdown()
 
 
@@ -161,8 +167,8 @@ def test_whisper_inventions_on_a_quiet_clip_are_not_pasted(tmp_path):
     app = make(tmp_path, ListRecorder(speech(level=300)), engine, output)  # about -40 dBFS
     dictate(app)
     wait_for(lambda: engine.calls == 1)
-    time.sleep(0.1)
-    assert output.texts == [] and app.spool.pending() == []
+    wait_for_spool_empty(app.spool)
+    assert output.texts == []
     app.shutdown()
 
 
@@ -280,7 +286,7 @@ def test_long_dictation_is_sent_in_parts_while_recording_and_delivered_once(tmp_
     assert sent_while_recording >= 2
     assert len(output.texts) == 1
     assert output.texts[0].split() == [f"w{n}" for n in range(1, 13)]
-    assert app.spool.pending() == []
+    wait_for_spool_empty(app.spool)
     app.shutdown()
 
 
@@ -296,7 +302,7 @@ def test_parts_of_an_interrupted_long_dictation_are_joined_at_the_next_start(tmp
     app = make(tmp_path, ListRecorder(), ScriptedEngine(), output)
     wait_for(lambda: len(output.texts) == 2)
     assert output.texts == ["clip 3 clip 4", "clip 5"]
-    assert spool.pending() == []
+    wait_for_spool_empty(spool)
     app.shutdown()
 
 
