@@ -1,9 +1,11 @@
 import random
+from email.parser import BytesParser
+from email.policy import HTTP
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turbo_whisper.server import Backoff, read_error_body
+from turbo_whisper.server import Backoff, multipart_form, read_error_body
 
 
 def test_backoff_grows_is_capped_and_jittered():
@@ -56,3 +58,19 @@ def test_error_reader_survives_any_json(value):
     import json
 
     assert read_error_body(json.dumps(value).encode())
+
+
+@given(audio=st.binary(max_size=4096), prompt=st.text(max_size=200))
+def test_the_upload_form_reads_back_field_for_field(audio, prompt):
+    fields = {"model": "Systran/faster-whisper-large-v3", "prompt": prompt}
+    body, content_type = multipart_form(fields, "audio.wav", audio, "audio/wav")
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    parts = {part.get_param("name", header="content-disposition"): part
+             for part in message.iter_parts()}
+    assert set(parts) == {"model", "prompt", "file"}
+    assert parts["model"].get_payload(decode=True) == fields["model"].encode()
+    assert parts["prompt"].get_payload(decode=True) == prompt.encode()
+    assert parts["file"].get_filename() == "audio.wav"
+    assert parts["file"].get_content_type() == "audio/wav"
+    assert parts["file"].get_payload(decode=True) == audio
