@@ -149,9 +149,34 @@ def proc_sample(pid: int) -> dict[str, float]:
 
 
 def client_command() -> list[str]:
-    """The installed `turbo-whisper` script next to this Python (not a version-manager shim)."""
-    script = Path(sys.executable).parent / "turbo-whisper"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "turbo_whisper"]
+    """`turbo-whisper` as a user's installation runs it: the runtime packages and nothing else."""
+    return [str(runtime_python()), "-m", "turbo_whisper"]
+
+
+def runtime_python() -> Path:
+    """A Python whose environment holds only the client's runtime packages, made once.
+
+    The benchmark's own environment also holds the test packages, and some of those change
+    what the client loads: httpx imports click, rich and pygments when they are there.
+    """
+    import tomllib
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    venv = RESULTS / "runtime-venv"
+    python = venv / "bin" / "python"
+    stamp = venv / "turbo-whisper-packages.json"
+    if not (python.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted):
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *wanted], check=True)
+        stamp.write_text(json.dumps(wanted))
+    return python
+
+
+def runtime_env() -> dict[str, str]:
+    """The client package under measurement, for a process of runtime_python()."""
+    return {"PYTHONPATH": os.pathsep.join([str(SOURCE[0]), *filter(
+        None, [os.environ.get("PYTHONPATH")])])}
 
 
 def control(client: ClientProcess, command: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -448,8 +473,12 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.001) -> 
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+SOURCE = [ROOT]  # the folder holding the turbo_whisper package under measurement
+
+
 def use_source(directory: Path) -> None:
     """Measure the client package found in `directory`, here and in every child process."""
+    SOURCE[0] = directory
     sys.path.insert(0, str(directory))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])])

@@ -458,7 +458,7 @@ def timed(action: Any) -> float:
 def row_at_rest(run: Run) -> None:
     """Idle CPU and memory of `turbo-whisper run`, then memory after many dictations."""
     server = run.warm_server()
-    client = rig.ClientProcess(run.work / "at-rest", run.services.client_env(server.url))
+    client = user_client(run, run.work / "at-rest", server.url)
     client.start()
     try:
         client.wait_log("Ready:", timeout=60)
@@ -563,21 +563,27 @@ def row_startup(run: Run) -> None:
     run.add("5", "`turbo-whisper run` -> ready (no server)",
             f"median {ms(median(ready))}, max {ms(max(ready))}")
     server = run.warm_server()
-    client = rig.ClientProcess(run.work / "commands", run.services.client_env(server.url))
+    client = user_client(run, run.work / "commands", server.url)
     client.start()
     try:
         results: dict[str, Any] = {"run_to_ready_s": summary(ready)}
-        results["python_s"] = command_times(run, [sys.executable, "-c", "pass"], client.env)
+        results["python_s"] = command_times(run, [client.python, "-c", "pass"], client.env)
         for name in ("status", "toggle"):
             results[name] = command_times(run, [*rig.client_command(), name], client.env)
             run.add("5", f"`turbo-whisper {name}` end to end",
                     f"median {ms(results[name]['median'])}, p95 {ms(results[name]['p95'])} "
                     f"(bare `python -c pass`: {ms(results['python_s']['median'])})",
                     "<= 150 ms", results[name]["median"] <= 0.150)
-        results["import_profile"] = import_profile(client.env)
+        results["import_profile"] = import_profile(client)
     finally:
         client.stop()
     run.data["startup"] = results
+
+
+def user_client(run: Run, home: Path, server_url: str) -> rig.ClientProcess:
+    """The client as a user's installation runs it, with only its runtime packages."""
+    return rig.ClientProcess(home, {**run.services.client_env(server_url), **rig.runtime_env()},
+                             python=str(rig.runtime_python()))
 
 
 def rig_free_port() -> int:
@@ -588,7 +594,7 @@ def rig_free_port() -> int:
 
 def run_to_ready(run: Run, server_url: str, number: int) -> float:
     home = run.work / f"startup-{number}"
-    client = rig.ClientProcess(home, run.services.client_env(server_url))
+    client = user_client(run, home, server_url)
     started = time.monotonic()
     with open(client.log_path, "ab") as log:
         process = subprocess.Popen([*rig.client_command(), "run"], env=client.env,
@@ -618,10 +624,10 @@ def command_times(run: Run, command: list[str], env: dict[str, str]) -> dict[str
     return {**summary(times), "tool": "hyperfine" if shutil.which("hyperfine") else "timed"}
 
 
-def import_profile(env: dict[str, str]) -> list[tuple[str, float]]:
+def import_profile(client: rig.ClientProcess) -> list[tuple[str, float]]:
     """The slowest imports of `turbo-whisper status`, from python -X importtime."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "turbo_whisper", "status"],
-                            env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run([client.python, "-X", "importtime", "-m", "turbo_whisper", "status"],
+                            env=client.env, capture_output=True, text=True, check=False)
     rows = []
     for line in result.stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "cumulative" not in line:

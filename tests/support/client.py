@@ -18,8 +18,9 @@ from support.services import stop_process
 class ClientProcess:
     """Runs `python -m turbo_whisper run` under a given display and audio server."""
 
-    def __init__(self, home: Path, env: Mapping[str, str]):
+    def __init__(self, home: Path, env: Mapping[str, str], python: str = sys.executable):
         self.home = Path(home)
+        self.python = python
         self.log_path = self.home / "client.log"
         self.env = dict(os.environ)
         self.env.update({
@@ -44,7 +45,7 @@ class ClientProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "turbo_whisper", "run", *args], env=self.env,
+                [self.python, "-m", "turbo_whisper", "run", *args], env=self.env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         self.wait_log(ready_line, timeout=30)
@@ -77,7 +78,7 @@ class ClientProcess:
         inherits them and would hold a pipe open long after the command has finished.
         """
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            result = subprocess.run([sys.executable, "-m", "turbo_whisper", *args], env=self.env,
+            result = subprocess.run([self.python, "-m", "turbo_whisper", *args], env=self.env,
                                     stdout=out, stderr=err, timeout=timeout, check=False)
             out.seek(0)
             err.seek(0)
