@@ -19,7 +19,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from turbo_whisper import history, segment, text
-from turbo_whisper.audio import Recording, decode_wav, encode_flac, encode_wav, loudest_dbfs
+from turbo_whisper.audio import (
+    Recording,
+    decode_wav,
+    encode_flac,
+    encode_wav,
+    flac_problem,
+    loudest_dbfs,
+)
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import (
     ClipboardError,
@@ -145,6 +152,13 @@ class Dictation:
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._threads: list[threading.Thread] = []
         self.delivered = 0
+        self._flac = settings.upload_format == "flac"
+        problem = flac_problem() if self._flac else None
+        if problem:
+            self._flac = False
+            self.feedback.tell("warning", f'upload_format = "flac" cannot be used: {problem}. '
+                               "Recordings are sent as WAV; pip install soundfile (in the "
+                               "client's environment) to send FLAC.", notify=False)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -475,7 +489,7 @@ class Dictation:
             self._process(earlier)
 
     def _transcribe(self, job: Job) -> str:
-        if self.settings.upload_format == "flac":
+        if self._flac:
             samples, rate = decode_wav(job.wav)
             return self.engine.transcribe(encode_flac(samples, rate), duration_s=job.seconds,
                                           filename="audio.flac")

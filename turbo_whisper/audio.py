@@ -62,14 +62,19 @@ def decode_wav(wav_bytes: bytes) -> tuple[np.ndarray, int]:
     return samples, rate
 
 
-def encode_flac(samples: np.ndarray, samplerate: int) -> bytes:
-    """FLAC bytes (needs the optional soundfile package)."""
+def flac_problem() -> str | None:
+    """Why FLAC cannot be encoded here (soundfile or its libsndfile missing), or None."""
     try:
-        import soundfile
-    except ImportError as exc:
-        raise DeviceError(
-            "upload_format = \"flac\" needs the soundfile package: pip install soundfile"
-        ) from exc
+        import soundfile  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: the package is there, libsndfile is not
+        return f"the soundfile package cannot be loaded ({exc})"
+    return None
+
+
+def encode_flac(samples: np.ndarray, samplerate: int) -> bytes:
+    """FLAC bytes (needs the optional soundfile package: see flac_problem)."""
+    import soundfile
+
     buffer = io.BytesIO()
     soundfile.write(buffer, np.asarray(samples, dtype=np.int16), samplerate, format="FLAC")
     return buffer.getvalue()

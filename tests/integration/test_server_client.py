@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from turbo_whisper.audio import decode_wav, encode_flac
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import ServerError, ServerNotReady
 from turbo_whisper.server import ServerClient
@@ -96,3 +97,12 @@ def test_one_connection_is_kept_alive_across_transcriptions(warm_server, speech)
         assert "morning" in transcribe(client, wav)
     pool = client._http._transport._pool  # httpx's pool: one connection served all requests
     assert len(pool.connections) == 1
+
+
+def test_a_flac_upload_is_transcribed(warm_server, speech):
+    client = client_for(warm_server.url)
+    client.wait_until_ready()
+    samples, rate = decode_wav(speech("good morning everyone").read_bytes())
+    text = client.transcribe(encode_flac(samples, rate), duration_s=len(samples) / rate,
+                             filename="audio.flac")
+    assert "morning" in text.lower()

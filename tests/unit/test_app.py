@@ -1,14 +1,17 @@
 """The dictation state machine with stand-in parts; the real parts are tested end to end."""
 
+import io
 import logging
 import threading
 import time
 
 import numpy as np
 import pytest
+import soundfile
 
+import turbo_whisper.app as app_module
 from turbo_whisper.app import Dictation
-from turbo_whisper.audio import Recording
+from turbo_whisper.audio import Recording, decode_wav
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import ClipboardError, ServerError
 from turbo_whisper.spool import Spool
@@ -45,6 +48,7 @@ class ScriptedEngine:
         self.ready_at = time.monotonic() + ready_after
         self.status = EngineStatus(Phase.STARTING, "starting")
         self.calls = 0
+        self.filenames = []
         self.cancelled = threading.Event()
 
     def wait_until_ready(self, on_status=None, deadline=None):
@@ -61,9 +65,11 @@ class ScriptedEngine:
             if isinstance(failure, Exception):
                 raise failure
             return failure
-        from turbo_whisper.audio import decode_wav
-
-        samples, _ = decode_wav(audio)
+        self.filenames.append(filename)
+        if filename.endswith(".flac"):
+            samples, _ = soundfile.read(io.BytesIO(audio), dtype="int16")
+        else:
+            samples, _ = decode_wav(audio)
         return f" clip {samples[0]} "
 
     def cancel(self):
@@ -320,8 +326,6 @@ def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path):
 
 
 def test_container_progress_shows_in_status_while_waiting(tmp_path, monkeypatch):
-    import turbo_whisper.app as app_module
-
     monkeypatch.setattr(app_module, "PROGRESS_EVERY_SECONDS", 0.05)
     said = EngineStatus(Phase.DOWNLOADING, "The server is downloading its model: 1.2 GB so far.")
     engine = ScriptedEngine(ready_after=60)
@@ -361,4 +365,28 @@ def test_an_unreadable_kept_recording_is_reported_and_left_while_the_rest_go_out
     app = make(tmp_path, ListRecorder(), ScriptedEngine(), output)
     wait_for(lambda: output.texts == ["clip 6"])
     assert "cannot be read" in caplog.text and broken.path.exists()
+    app.shutdown()
+
+
+def test_flac_upload_sends_the_recording_as_flac(tmp_path):
+    engine = ScriptedEngine()
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=3)), engine, output, upload_format="flac")
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 3"])
+    assert engine.filenames == ["audio.flac"]
+    app.shutdown()
+
+
+def test_flac_without_soundfile_sends_wav_and_says_why(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(app_module, "flac_problem",
+                        lambda: "the soundfile package cannot be loaded (no module)")
+    engine = ScriptedEngine()
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=5)), engine, output, upload_format="flac")
+    assert "Recordings are sent as WAV" in caplog.text
+    assert "pip install soundfile" in caplog.text
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 5"])
+    assert engine.filenames == ["audio.wav"]
     app.shutdown()

@@ -3,8 +3,9 @@ import wave
 
 import numpy as np
 import pytest
+import soundfile
 
-from turbo_whisper.audio import decode_wav, encode_wav, loudest_dbfs
+from turbo_whisper.audio import decode_wav, encode_flac, encode_wav, loudest_dbfs
 
 
 def test_wav_is_16_bit_mono_at_the_given_rate():
@@ -105,3 +106,14 @@ def test_an_unknown_device_is_named_with_the_ones_there_are(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(refuses_16k=False))
     with pytest.raises(DeviceError, match=r"'nosuchmic'.*0: usb mic"):
         resolve_device("nosuchmic")
+
+
+def test_flac_gives_back_every_sample_in_fewer_bytes():
+    rng = np.random.default_rng(7)
+    voice = np.sin(np.arange(16000 * 2) / 9) * 6000 + rng.normal(0, 200, 16000 * 2)
+    samples = voice.astype(np.int16)
+    flac = encode_flac(samples, 16000)
+    back, rate = soundfile.read(io.BytesIO(flac), dtype="int16")
+    assert rate == 16000
+    assert np.array_equal(back, samples)
+    assert len(flac) < 0.8 * len(encode_wav(samples, 16000))
