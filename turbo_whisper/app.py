@@ -91,6 +91,7 @@ class Job:
     group: str | None = None  # parts of one long dictation share a group
     last: bool = True  # the part that completes its dictation (always true without a group)
     skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
+    wordless: bool = False  # came back without words once already in this run
 
 
 def jobs_from_entries(entries: list[SpoolEntry]
@@ -516,6 +517,10 @@ class Dictation:
         words = text.finish(transcript, self.settings.replacements, self.settings.trailing_space)
         if not words.strip():
             if job.loudest_dbfs >= text.QUIET_DBFS and not job.skip:
+                if job.wordless:
+                    self._set_aside(job)
+                    return
+                job.wordless = True
                 self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
                                    "of clearly audible audio; nothing was copied. The recording is "
                                    "kept; `turbo-whisper retry` sends it again.")
@@ -556,6 +561,24 @@ class Dictation:
         preview = " ".join(words.split()[:6]) + ("…" if count > 6 else "")
         self.feedback.notify("info", f"Copied: {preview}")
         self.feedback.cue("done")
+
+    def _set_aside(self, job: Job) -> None:
+        """Audible but wordless twice: keep the audio out of the spool, so it is not sent again
+        at every retry and start, and say where it is."""
+        earlier = self._group_entries.pop(job.group, []) if job.group else []
+        try:
+            folder = self.spool.set_aside([*earlier, job.entry] if job.entry else earlier,
+                                          job.wav if job.entry is None else None)
+        except OSError as exc:
+            if job.group and earlier:
+                self._group_entries[job.group] = earlier
+            self.feedback.tell("error", f"Again no words were recognised in {job.seconds:.0f} s "
+                               f"of audio, and it could not be set aside ({exc}); it stays kept.")
+            self._hold(job)
+            return
+        self.feedback.tell("warning", f"Again no words were recognised in {job.seconds:.0f} s "
+                           "of clearly audible audio; nothing was copied. The recording is saved "
+                           f"in {folder} to listen to, and is not sent again.")
 
     def _join_parts(self, job: Job, transcript: str) -> str:
         """Keep an earlier part's text for later; for the last part, the whole dictation."""

@@ -103,6 +103,17 @@ class Spool:
         """Forget a recording whose transcript was delivered."""
         entry.path.unlink(missing_ok=True)
 
+    def set_aside(self, entries: list[SpoolEntry], audio: bytes | None = None) -> Path:
+        """Move recordings out of the queue into the undelivered folder (with `audio`, a
+        recording that never reached the spool); the folder."""
+        folder = private_dir(self.directory.parent / "undelivered")
+        if audio is not None:
+            write_private(folder / f"{self.new_name()}.wav", audio)
+        for entry in entries:
+            os.replace(entry.path, folder / entry.path.name)
+        _fsync_dir(folder)
+        return folder
+
     def keep_text(self, entry: SpoolEntry | None, transcript: str) -> Path:
         """Save a transcript that could not be delivered, next to the spool."""
         folder = private_dir(self.directory.parent / "undelivered")

@@ -390,3 +390,23 @@ def test_flac_without_soundfile_sends_wav_and_says_why(tmp_path, monkeypatch, ca
     wait_for(lambda: output.texts == ["clip 5"])
     assert engine.filenames == ["audio.wav"]
     app.shutdown()
+
+
+def test_audible_audio_wordless_twice_is_set_aside_not_sent_again(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    engine = ScriptedEngine(failures=["", ""])
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=6)), engine, output)
+    dictate(app)
+    wait_for(lambda: app.snapshot()["held"] == 1)
+    assert len(app.spool.pending()) == 1
+    app.request("retry")
+    wait_for(lambda: "is not sent again" in caplog.text)
+    aside = list((tmp_path / "undelivered").glob("*.wav"))
+    assert len(aside) == 1 and app.spool.pending() == []
+    assert decode_wav(aside[0].read_bytes())[0][0] == 6  # the recording itself, intact
+    assert str(tmp_path / "undelivered") in caplog.text
+    app.request("retry")
+    time.sleep(0.2)
+    assert engine.calls == 2 and output.texts == [] and app.snapshot()["held"] == 0
+    app.shutdown()
