@@ -20,8 +20,15 @@ class Row:
 
 
 def check_config(settings: Settings) -> Row:
-    where = settings.config_file or "none (defaults, environment and flags)"
-    return Row("config file", OK, str(where))
+    where = str(settings.config_file or "none (defaults, environment and flags)")
+    if settings.upload_format == "flac":
+        from turbo_whisper.audio import flac_problem
+
+        problem = flac_problem()
+        if problem:
+            return Row("config file", WARN, f'{where}; upload_format = "flac" cannot be used: '
+                       f"{problem}, so WAV is sent (pip install soundfile).")
+    return Row("config file", OK, where)
 
 
 def check_display() -> Row:

@@ -61,3 +61,15 @@ def test_notifications_go_through_notify_send_and_are_quiet_without_it(tmp_path,
     assert "critical" in lines[0] and "Server at X is not answering." in lines[0]
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     Feedback(notifications=True).tell("info", "no notification service here")  # no error
+
+
+def test_doctor_warns_when_flac_upload_cannot_work(monkeypatch):
+    import turbo_whisper.audio as audio
+    from turbo_whisper.config import Settings
+    from turbo_whisper.doctor import OK, WARN, check_config
+
+    assert check_config(Settings(upload_format="flac")).verdict == OK  # soundfile is there
+    monkeypatch.setattr(audio, "flac_problem", lambda: "no module named 'soundfile'")
+    row = check_config(Settings(upload_format="flac"))
+    assert row.verdict == WARN and "WAV is sent" in row.detail
+    assert check_config(Settings()).verdict == OK
