@@ -402,9 +402,9 @@ class ServerClient:
             data["language"] = self.settings.language
         if self.settings.prompt:
             data["prompt"] = self.settings.prompt
-        body, content_type = multipart_form(data, filename, audio, mime)
-        request = self._http.build_request("POST", path, content=body, timeout=timeout,
-                                           headers={"Content-Type": content_type})
+        form, form_type = multipart_form(data, filename, audio, mime)
+        request = self._http.build_request("POST", path, content=form, timeout=timeout,
+                                           headers={"Content-Type": form_type})
         response = self._http.send(request, stream=True)
         try:
             body = _read_at_most(response, MAX_ANSWER_BYTES)
