@@ -174,9 +174,10 @@ def runtime_python() -> Path:
 
 
 def runtime_env() -> dict[str, str]:
-    """The client package under measurement, for a process of runtime_python()."""
-    return {"PYTHONPATH": os.pathsep.join([str(SOURCE[0]), *filter(
-        None, [os.environ.get("PYTHONPATH")])])}
+    """The client package under measurement, for a process of runtime_python(): the one
+    use_source() put on PYTHONPATH, else the working tree's."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"),
+                                                        str(ROOT)]))}
 
 
 def control(client: ClientProcess, command: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -473,12 +474,8 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.001) -> 
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-SOURCE = [ROOT]  # the folder holding the turbo_whisper package under measurement
-
-
 def use_source(directory: Path) -> None:
     """Measure the client package found in `directory`, here and in every child process."""
-    SOURCE[0] = directory
     sys.path.insert(0, str(directory))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])])
