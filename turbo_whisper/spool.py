@@ -103,10 +103,14 @@ class Spool:
         """Forget a recording whose transcript was delivered."""
         entry.path.unlink(missing_ok=True)
 
+    def _undelivered(self) -> Path:
+        """The private folder, next to the spool, for what could not be delivered."""
+        return private_dir(self.directory.parent / "undelivered")
+
     def set_aside(self, entries: list[SpoolEntry], audio: bytes | None = None) -> Path:
         """Move recordings out of the queue into the undelivered folder (with `audio`, a
         recording that never reached the spool); the folder."""
-        folder = private_dir(self.directory.parent / "undelivered")
+        folder = self._undelivered()
         if audio is not None:
             write_private(folder / f"{self.new_name()}.wav", audio)
         for entry in entries:
@@ -116,7 +120,7 @@ class Spool:
 
     def keep_text(self, entry: SpoolEntry | None, transcript: str) -> Path:
         """Save a transcript that could not be delivered, next to the spool."""
-        folder = private_dir(self.directory.parent / "undelivered")
+        folder = self._undelivered()
         name = entry.name if entry else f"{time.time_ns():020d}-{os.getpid()}"
         path = folder / f"{name}.txt"
         write_private(path, transcript.encode("utf-8"))
