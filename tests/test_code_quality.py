@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,3 +23,19 @@ def test_ruff_is_clean():
 def test_mypy_is_clean():
     result = run("mypy", "turbo_whisper")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# A command list that starts with a bare interpreter name runs whatever `python` is on PATH,
+# which on a fresh machine has none of the project's packages.
+BARE_INTERPRETER = re.compile(r"""\[\s*["'](python3?|pip3?)["']\s*,""")
+
+
+def test_tests_and_benchmarks_start_python_through_sys_executable():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for folder in ("tests", "benchmarks")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if BARE_INTERPRETER.search(line)
+    ]
+    assert not offenders, "use sys.executable, not a bare interpreter:\n" + "\n".join(offenders)

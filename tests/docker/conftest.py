@@ -268,7 +268,9 @@ def server_image(docker_engine: DockerEngine, base_image: str, model_dir: Path) 
               "--target", str(context / "site"), f"faster-whisper=={version}"], timeout=900)
         shutil.copytree(model_dir, context / "model")
         shutil.copy(SERVER_SCRIPT, context / "whisper_server.py")
-        command = ["python3", "/opt/whisper_server.py", "--host", "0.0.0.0", "--port", "8000",
+        # The image's own Debian python3, which has the packages copied into /opt/site.
+        image_python = "/usr/bin/python3"
+        command = [image_python, "/opt/whisper_server.py", "--host", "0.0.0.0", "--port", "8000",
                    "--dialect", "fedirz", "--model-dir", "/opt/model"]
         (context / "Dockerfile").write_text(
             f"FROM {base_image}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 from support.client import read_clipboard
@@ -65,7 +66,7 @@ def test_length_cap_stops_and_transcribes_what_was_said(xvfb, pulse, speech, war
 
 def test_transcribe_command_prints_the_words(warm_server, speech):
     result = subprocess.run(
-        ["python", "-m", "turbo_whisper", "transcribe", str(speech("good morning everyone")),
+        [sys.executable, "-m", "turbo_whisper", "transcribe", str(speech("good morning everyone")),
          "--server-url", warm_server.url],
         capture_output=True, text=True, timeout=120, env={**os.environ}, check=False,
     )
@@ -94,7 +95,7 @@ def test_sound_cues_play_through_the_sound_server(pulse):
               "for name in ('start', 'stop', 'done', 'error'):\n"
               "    feedback._play(name)\n"
               "print('on' if feedback._sounds else 'off')\n")
-    result = subprocess.run(["python", "-c", script], env=pulse.child_env(), capture_output=True,
+    result = subprocess.run([sys.executable, "-c", script], env=pulse.child_env(), capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "on", result.stderr
