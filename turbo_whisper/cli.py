@@ -7,6 +7,7 @@ this module imports only the standard library at the top; heavy parts load where
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -52,6 +53,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The user's settings; without a model of theirs, the one the local stack runs."""
+    from turbo_whisper.container import with_stack_model
+
+    return with_stack_model(_user_settings(args))
+
+
+def _user_settings(args: argparse.Namespace) -> Settings:
     from turbo_whisper.config import load_settings
 
     flags: dict[str, Any] = {
@@ -117,7 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = Paster() if settings.output == "paste" else Clipboard()
     app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
                     feedback, progress=_container_progress(settings))
-    control = ControlServer(lambda command: _handle_command(app, command))
+    quitting = threading.Event()
+    control = ControlServer(lambda command: _handle_command(app, command, quitting))
     control.start()
     app.start()
     hotkey = HotkeyListener(settings.hotkey, lambda: app.post("hotkey_down"),
@@ -133,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     shown = settings.hotkey.replace("<", "").replace(">", "").title()
     log.info("Turbo Whisper %s is running: press %s to dictate, or run `turbo-whisper toggle`.",
              __version__, shown)
-    _wait_for_signal()
+    _wait_for_signal(quitting)
     log.info("Stopping.")
     hotkey.stop()
     control.stop()
@@ -153,17 +162,21 @@ def _container_progress(settings: Settings) -> Any:
     return lambda: container.container_status(stack)
 
 
-def _handle_command(app: Any, command: dict[str, Any]) -> dict[str, Any]:
+def _handle_command(app: Any, command: dict[str, Any], quitting: threading.Event
+                    ) -> dict[str, Any]:
     name = command.get("cmd")
     if name == "status":
         return dict(app.snapshot())
+    if name == "quit":
+        quitting.set()
+        return {"ok": True, "message": "Turbo Whisper is stopping."}
     if name in ("toggle", "start", "stop", "cancel", "retry"):
         return dict(app.request(name))
     return {"ok": False, "error": f"unknown command {name!r}"}
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
+def _wait_for_signal(stop: threading.Event) -> None:
+    """Until SIGINT, SIGTERM or SIGHUP, or until `turbo-whisper quit` sets the event."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, lambda *_: stop.set())
     while not stop.wait(3600):
@@ -182,6 +195,47 @@ def cmd_control(args: argparse.Namespace) -> int:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
         print(answer["message"])
+    return 0
+
+
+def cmd_quit(args: argparse.Namespace) -> int:
+    """Stop the running client, however it was started, and wait until it has exited."""
+    import os
+    import time
+
+    from turbo_whisper.control import running_pid, send
+
+    pid = running_pid()
+    if pid is None:
+        print("Turbo Whisper is not running.")
+        return 0
+    try:
+        answer = send("quit")
+    except NotRunning:
+        answer = {"ok": False}
+    if not answer.get("ok") and pid > 0:
+        with contextlib.suppress(ProcessLookupError):  # it has just exited by itself
+            os.kill(pid, signal.SIGTERM)  # the client stops as cleanly on SIGTERM
+    deadline = time.monotonic() + args.timeout
+    while running_pid() is not None:
+        if time.monotonic() > deadline:
+            print(f"turbo-whisper: Turbo Whisper (process {pid}) did not stop within "
+                  f"{args.timeout:g} s; `kill -9 {pid}` ends it (a recording in progress "
+                  "stays on disk and is sent at the next start).", file=sys.stderr)
+            return EXIT_ERROR
+        time.sleep(0.1)
+    print(f"Stopped Turbo Whisper (process {pid}).")
+    return 0
+
+
+def cmd_pid(args: argparse.Namespace) -> int:
+    from turbo_whisper.control import running_pid
+
+    pid = running_pid()
+    if pid is None:
+        print("Turbo Whisper is not running.", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    print(pid)
     return 0
 
 
@@ -350,6 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
         control = commands.add_parser(name, help=words)
         control.add_argument("--json", action="store_true", help="print the answer as JSON")
         control.set_defaults(func=cmd_control, command=name)
+
+    quit_ = commands.add_parser("quit", help="stop the running client, however it was started")
+    quit_.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                       help="how long to wait for it to finish (default 20)")
+    quit_.set_defaults(func=cmd_quit)
+
+    pid = commands.add_parser("pid", help="print the running client's process id "
+                                          "(exit status 3 when none runs)")
+    pid.set_defaults(func=cmd_pid)
 
     devices = commands.add_parser("devices", help="list the input devices")
     devices.set_defaults(func=cmd_devices)

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "TURBO_WHISPER_"
 DEFAULT_MODEL = "Systran/faster-whisper-large-v3"
+# What the CPU variant of the server stack runs when no model is set: large-v3 needs about a
+# minute of CPU for a few seconds of speech; small is quick enough to dictate with.
+CPU_MODEL = "Systran/faster-whisper-small"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Settings:
     compose_file: Path | None = None
     log_level: str = "info"
     config_file: Path | None = None  # the file these settings were read from, if any
+    given: frozenset[str] = frozenset()  # settings the user set (file, environment, flags)
 
 
 def _text(value: Any) -> str:
@@ -219,7 +223,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "compose_file": _path,
     "log_level": _log_level,
 }
-assert set(PARSERS) == {f.name for f in fields(Settings)} - {"config_file"}
+assert set(PARSERS) == {f.name for f in fields(Settings)} - {"config_file", "given"}
 
 # Settings that make no sense as a single environment string.
 _NOT_FROM_ENV = {"replacements"}
@@ -298,7 +302,7 @@ def load_settings(
     for name, value in flags.items():
         if name in PARSERS:
             values[name] = _parse(name, value, f"--{name.replace('_', '-')}")
-    settings = replace(Settings(), config_file=path, **values)
+    settings = replace(Settings(), config_file=path, given=frozenset(values), **values)
     return _with_api_key_file(settings)
 
 

@@ -115,7 +115,7 @@ def check_server(settings: Settings) -> Row:
     return Row("server", FAIL, status.detail)
 
 
-def check_docker() -> Row:
+def check_docker(settings: Settings) -> Row:
     from turbo_whisper.container import DockerError, connect, has_gpu_runtime
 
     try:
@@ -127,7 +127,19 @@ def check_docker() -> Row:
         return Row("docker", WARN, f"{exc} (Docker is needed only for the local server stack.)")
     detail = f"Docker Engine {version}; " + (
         "NVIDIA runtime present." if gpu else "no NVIDIA runtime: the CPU variant will be used.")
+    if not gpu and cpu_model_too_large(settings):
+        detail += (f" The model {settings.model} is too large for a CPU: a few seconds of "
+                   "speech take a minute or more. Set model = \"Systran/faster-whisper-small\" "
+                   "(or -base), then `turbo-whisper server up --cpu` and restart the client.")
     return Row("docker", OK if gpu else WARN, detail)
+
+
+def cpu_model_too_large(settings: Settings) -> bool:
+    """Whether the local server stack would run a large model on the CPU."""
+    from turbo_whisper.container import is_large_model, is_local_server
+
+    return (settings.engine == "server" and is_local_server(settings)
+            and is_large_model(settings.model))
 
 
 def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
@@ -137,7 +149,7 @@ def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
         lambda: check_microphone(settings, mic_seconds),
         check_clipboard,
         lambda: check_server(settings),
-        check_docker,
+        lambda: check_docker(settings),
     ]
     rows = []
     for check in checks:

@@ -125,3 +125,12 @@ def test_replacements_table_from_file(tmp_path):
 def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings().model = "x"  # type: ignore[misc]
+
+
+def test_settings_remember_which_ones_the_user_gave(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('language = "fr"\n')
+    settings = load_settings({"config": str(config), "mode": "hold"},
+                             environ={"TURBO_WHISPER_MODEL": "Systran/faster-whisper-base"})
+    assert settings.given == {"language", "mode", "model"}
+    assert load_settings({}, environ={}).given == frozenset()
