@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-    python3 python3-venv python3-pip
+    python3 python3-venv python3-pip python3-evdev  # python3-evdev: the launch script's too
     xvfb xdotool xclip xsel x11-utils            # virtual screen, key presses, clipboard
     pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins  # virtual microphone
     espeak-ng sox                                 # speech to feed it

@@ -217,7 +217,7 @@ def cmd_quit(args: argparse.Namespace) -> int:
         with contextlib.suppress(ProcessLookupError):  # it has just exited by itself
             os.kill(pid, signal.SIGTERM)  # the client stops as cleanly on SIGTERM
     deadline = time.monotonic() + args.timeout
-    while running_pid() is not None:
+    while running_pid() is not None or not _ended(pid):
         if time.monotonic() > deadline:
             print(f"turbo-whisper: Turbo Whisper (process {pid}) did not stop within "
                   f"{args.timeout:g} s; `kill -9 {pid}` ends it (a recording in progress "
@@ -226,6 +226,17 @@ def cmd_quit(args: argparse.Namespace) -> int:
         time.sleep(0.1)
     print(f"Stopped Turbo Whisper (process {pid}).")
     return 0
+
+
+def _ended(pid: int) -> bool:
+    """Whether the process has exited (a zombie waiting for its parent has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        return False
 
 
 def cmd_pid(args: argparse.Namespace) -> int:

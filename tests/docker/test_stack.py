@@ -236,6 +236,18 @@ def desktop(tmp_path_factory, docker_engine: Any, server_image: str):
     session.launch("--stop", timeout=60)
 
 
+def process_ends(pid: int, timeout: float = 30) -> bool:
+    """Whether the process is gone; an orphan's zombie waits for this machine's init."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def wait_for_health(stack: ServerStack, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -351,8 +363,7 @@ def test_stop_ends_the_client(desktop):
     result = desktop.launch("--stop")
     assert result.returncode == 0, result.stderr
     assert f"Stopped Turbo Whisper (process {pid})" in result.stdout
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert process_ends(pid)
     assert "not running" in desktop.launch("--stop").stdout
     assert desktop.command("pid").returncode == 3
 

@@ -309,3 +309,12 @@ def test_bytes_and_log_lines_for_people():
     bar = "Fetching 4 files:  25%|##5 | 1/4\rFetching 4 files:  50%|#####  | 2/4\r\n\n"
     assert last_log_line(bar) == "Fetching 4 files:  50%|#####  | 2/4"
     assert last_log_line("") == ""
+
+
+def test_server_status_with_docker_down_says_so_and_exits_3(monkeypatch, tmp_path, capsys):
+    from turbo_whisper.cli import main
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    assert main(["server", "status"]) == 3
+    said = capsys.readouterr().err
+    assert said.startswith("turbo-whisper: ") and "Docker" in said and "Traceback" not in said
