@@ -106,7 +106,7 @@ ensure_system_packages() {
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt[@]}"; } >/dev/null ||
       warn "could not install ${missing[*]}; run: apt-get install ${missing[*]}"
   elif can_sudo; then
-    { sudo apt-get update -qq && sudo "${apt[@]}"; } >/dev/null ||
+    { sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "${apt[@]}"; } >/dev/null ||
       warn "could not install ${missing[*]}; run: sudo apt install ${missing[*]}"
   else
     warn "missing system packages: ${missing[*]}; run: sudo apt install ${missing[*]}"

@@ -162,12 +162,12 @@ def _container_progress(settings: Settings) -> Any:
     return lambda: container.container_status(stack)
 
 
-def _handle_command(app: Any, command: dict[str, Any], quitting: threading.Event
-                    ) -> dict[str, Any]:
+def _handle_command(app: Any, command: dict[str, Any],
+                    quitting: threading.Event | None = None) -> dict[str, Any]:
     name = command.get("cmd")
     if name == "status":
         return dict(app.snapshot())
-    if name == "quit":
+    if name == "quit" and quitting is not None:
         quitting.set()
         return {"ok": True, "message": "Turbo Whisper is stopping."}
     if name in ("toggle", "start", "stop", "cancel", "retry"):
