@@ -12,6 +12,8 @@ APT_PACKAGES=(
     espeak-ng sox                                 # speech to feed it
     docker.io docker-compose debootstrap          # the compose tier
     python3-tk libnotify-bin                     # a paste target window; notifications
+    sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target
+    dbus xdg-desktop-portal                      # a session bus and the portal frontend
 )
 
 missing=()
