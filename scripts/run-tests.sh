@@ -13,7 +13,7 @@ APT_PACKAGES=(
     docker.io docker-compose debootstrap          # the compose tier
     python3-tk libnotify-bin                     # a paste target window; notifications
     sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target
-    dbus xdg-desktop-portal                      # a session bus and the portal frontend
+    dbus xdg-desktop-portal acl                  # a session bus, the portal; a test user's access
 )
 
 missing=()

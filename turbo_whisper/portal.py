@@ -112,11 +112,13 @@ class PortalShortcut:
             self._register_app()
             self.session = self._create_session()
             self.bound_to = self._bind()
+            subscription = self._subscribe()
         except BaseException:
             self._connection.close()
             self._connection = None
             raise
-        self._thread = threading.Thread(target=self._listen, name="portal-shortcut", daemon=True)
+        self._thread = threading.Thread(target=self._listen, args=(subscription,),
+                                        name="portal-shortcut", daemon=True)
         self._thread.start()
         log.info("Global shortcut %s is bound through the desktop portal%s.", self._trigger,
                  f" (the desktop says: {self.bound_to})" if self.bound_to else "")
@@ -191,15 +193,20 @@ class PortalShortcut:
                               f"{'cancelled by the user' if code == 1 else 'an error'}.")
         return dict(results)
 
-    def _listen(self) -> None:
+    def _subscribe(self) -> Any:
+        """Ask the bus for the shortcut signals, before start() returns, so none is missed."""
         from jeepney import MatchRule, message_bus
         from jeepney.io.blocking import Proxy
 
+        # No arg0 condition: the bus matches argN against strings only, and the session
+        # handle is an object path; _dispatch checks it instead.
         rule = MatchRule(type="signal", interface=SHORTCUTS, path=PORTAL_PATH)
-        rule.add_arg_condition(0, str(self.session))
+        Proxy(message_bus, self._connection).AddMatch(rule)
+        return self._connection.filter(rule, bufsize=64)
+
+    def _listen(self, subscription: Any) -> None:
         try:
-            Proxy(message_bus, self._connection).AddMatch(rule)
-            with self._connection.filter(rule, bufsize=64) as signals:
+            with subscription as signals:
                 while not self._stopping.is_set():
                     try:
                         signal = self._connection.recv_until_filtered(signals, timeout=0.5)
@@ -215,7 +222,7 @@ class PortalShortcut:
         from jeepney import HeaderFields
 
         member = fields.get(HeaderFields.member)
-        if len(body) < 2 or body[1] != SHORTCUT_ID:
+        if len(body) < 2 or body[0] != self.session or body[1] != SHORTCUT_ID:
             return
         if member == "Activated":
             self._on_press()
