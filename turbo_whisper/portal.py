@@ -29,8 +29,8 @@ NO_PORTAL = ("the desktop portal has no GlobalShortcuts interface here (KDE Plas
 ANSWER_SECONDS = 120.0  # the desktop may ask the user to confirm the shortcut in a dialog
 
 _MODIFIERS = {"ctrl": "CTRL", "alt": "ALT", "shift": "SHIFT", "cmd": "LOGO", "alt_gr": "ALT"}
-_KEYSYMS = {"enter": "Return", "esc": "Escape", "backspace": "BackSpace", "page_up": "Prior",
-            "page_down": "Next", "print_screen": "Print", "caps_lock": "Caps_Lock",
+_KEYSYMS = {"space": "space", "enter": "Return", "esc": "Escape", "backspace": "BackSpace",
+            "page_up": "Prior", "page_down": "Next", "print_screen": "Print", "caps_lock": "Caps_Lock",
             "num_lock": "Num_Lock", "scroll_lock": "Scroll_Lock"}
 
 
