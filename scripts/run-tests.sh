@@ -14,6 +14,7 @@ APT_PACKAGES=(
     python3-tk libnotify-bin                     # a paste target window; notifications
     sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target
     dbus xdg-desktop-portal acl                  # a session bus, the portal; a test user's access
+    python3-gi gir1.2-gtk-3.0 libatk-adaptor at-spi2-core  # a GTK field read back over AT-SPI
 )
 
 missing=()

@@ -4,9 +4,9 @@ Wayland lets no ordinary client send keys to another window, so the chord goes t
 tool the session offers: wtype (the virtual-keyboard protocol of wlroots compositors such
 as sway, Hyprland and river) or ydotool (a uinput device, for GNOME and KDE). Which tools
 to try, in order, is the setting 'paste_via'; "clipboard" there means "stop and leave the
-transcript in the clipboard". No client can see another window's text here, so a paste is
-never reported as confirmed on a guess: the transcript stays in the clipboard, and the user
-is told so.
+transcript in the clipboard". A paste counts as done only when the focused field reads it
+back through the accessibility bus; where it cannot be read, the transcript stays in the
+clipboard and the user is told so, never that it was pasted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -150,6 +151,9 @@ class Wtype:
         command += ["-k", "v"]
         for modifier in reversed(chord.modifiers):
             command += ["-m", modifier]
+        # GTK 3 acts on the chord only once another key event follows it (seen with sway);
+        # a Shift tap is one that types nothing anywhere.
+        command += ["-k", "Shift_L"]
         _check(self.name, *_run(command))
 
 
@@ -276,8 +280,9 @@ def describe(paste_via: Sequence[str]) -> tuple[bool, str]:
         why = choice.reasons() or "'paste_via' names no key tool"
         return False, f"the transcript will only be copied: {why}."
     others = f" ({choice.reasons()})" if choice.passed_over else ""
-    return True, (f"{choice.tool.name} will press the paste keys{others}; whether the text "
-                  "arrived cannot be seen on Wayland, so it also stays in the clipboard.")
+    return True, (f"{choice.tool.name} will press the paste keys{others}; the text counts as "
+                  "pasted only where the focused field reads it back (AT-SPI), and stays in "
+                  "the clipboard otherwise.")
 
 
 # --- the output -----------------------------------------------------------------------------
@@ -285,14 +290,19 @@ def describe(paste_via: Sequence[str]) -> tuple[bool, str]:
 class WaylandPaster(Clipboard):
     """Copies with wl-copy, then presses the paste chord through the first key tool that works.
 
-    The previous clipboard is never put back here: no client can see whether the paste went
-    through, and the transcript must not vanish on a guess.
+    The paste counts as done only when the focused field reads it back (AT-SPI); only then
+    is the previous clipboard put back. Otherwise the transcript stays in the clipboard.
     """
 
     def __init__(self, paste_via: Sequence[str] = DEFAULT_PASTE_VIA,
-                 tell: Tell | None = None):
+                 tell: Tell | None = None, read_field: Callable[[], str | None] | None = None,
+                 restore_delay: float = 0.8):
+        from turbo_whisper.atspi import focused_text
+
         self.paste_via = tuple(paste_via)
+        self.restore_delay = restore_delay
         self._tell: Tell = tell or (lambda level, message, **_: log.info("%s", message))
+        self._read_field = read_field or focused_text
         self._choice: Choice | None = None
         self._told_fallback = False
 
@@ -301,6 +311,7 @@ class WaylandPaster(Clipboard):
         return f"Pasting on Wayland: {words}" if ok else f"Not pasting on Wayland: {words}"
 
     def deliver(self, transcript: str) -> None:
+        previous = _clipboard_text()
         super().deliver(transcript)
         choice = self._current_choice()
         if choice.tool is None:
@@ -308,15 +319,37 @@ class WaylandPaster(Clipboard):
             return
         app = focused_app()
         chord = Chord(is_terminal(app))
+        before = self._read_field()
         try:
             choice.tool.press(chord)
         except ClipboardError:
             self._choice = None  # look again next time: the daemon may have gone
             raise
-        where = f"into {app}" if app else "into the focused window"
-        self._tell("info", f"Pressed {chord} with {choice.tool.name} {where}; Wayland does not "
-                   "let Turbo Whisper see whether the text arrived, so it stays in the "
-                   "clipboard as well.", notify=False)
+        self._confirm(transcript, before, previous,
+                      f"{chord} with {choice.tool.name} into {app or 'the focused window'}")
+
+    def _confirm(self, transcript: str, before: str | None, previous: str | None,
+                 what: str) -> None:
+        from turbo_whisper.atspi import arrived
+
+        landed = arrived(transcript, before, self._read_field)
+        if landed:
+            self._tell("info", f"Pressed {what}; the focused field reads the transcript back.",
+                       notify=False)
+            self._restore_later(previous, transcript)
+        elif landed is False:
+            self._tell("warning", f"Pressed {what}, but the focused field does not show the "
+                       "transcript; it is in the clipboard: paste it with Ctrl+V.")
+        else:
+            self._tell("info", f"Pressed {what}; that window does not let Turbo Whisper see "
+                       "whether the text arrived, so it stays in the clipboard as well.",
+                       notify=False)
+
+    def _restore_later(self, previous: str | None, transcript: str) -> None:
+        if previous and previous != transcript:
+            timer = threading.Timer(self.restore_delay, _restore, (previous, transcript))
+            timer.daemon = True
+            timer.start()
 
     def _current_choice(self) -> Choice:
         if self._choice is None or self._choice.tool is None:
@@ -328,3 +361,23 @@ class WaylandPaster(Clipboard):
         self._tell("warning", f"The transcript is in the clipboard but was not pasted ({why}); "
                    "paste it with Ctrl+V.", notify=not self._told_fallback)
         self._told_fallback = True
+
+
+def _clipboard_text() -> str | None:
+    import pyperclip
+
+    try:
+        return str(pyperclip.paste())
+    except pyperclip.PyperclipException:
+        return None
+
+
+def _restore(previous: str, transcript: str) -> None:
+    """Put the previous clipboard back, unless the user has copied something else since."""
+    import pyperclip
+
+    if _clipboard_text() == transcript:
+        try:
+            pyperclip.copy(previous)
+        except pyperclip.PyperclipException as exc:
+            log.debug("The previous clipboard could not be put back: %s", exc)

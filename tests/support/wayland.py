@@ -131,16 +131,29 @@ class Sway:
         # wl-copy forks a server that keeps the selection; its output must not be a pipe.
         assert self.run("wl-copy", stdin=text.encode()).returncode == 0
 
-    def open_window(self, name: str, *command: str) -> subprocess.Popen:
-        """Start a window of the session's user and wait until sway focuses it (app id `name`)."""
+    def spawn(self, name: str, *command: str, env: Mapping[str, str] | None = None
+              ) -> subprocess.Popen:
+        """A program of the session's user, stopped with the session; output in NAME.log."""
         with open(self.root / f"{name}.log", "wb") as log:
-            window = subprocess.Popen([*self.user.as_user, *command],
-                                      env={**os.environ, "HOME": str(self.root), **self.env},
-                                      stdin=subprocess.DEVNULL, stdout=log,
-                                      stderr=subprocess.STDOUT, cwd=self.root)
-        self.windows.append(window)
+            process = subprocess.Popen([*self.user.as_user, *command],
+                                       env={**os.environ, "HOME": str(self.root), **self.env,
+                                            **(env or {})},
+                                       stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=self.root)
+        self.windows.append(process)
+        return process
+
+    def open_window(self, name: str, *command: str, env: Mapping[str, str] | None = None
+                    ) -> subprocess.Popen:
+        """Start a window of the session's user and wait until sway focuses it (app id `name`)."""
+        window = self.spawn(name, *command, env=env)
         wait_until(lambda: self.focused() == name, 20, f"the {name} window", window)
         return window
+
+    def plug_keyboard(self) -> None:
+        """A keyboard that stays, as a desktop has: headless sway has none until a virtual one
+        comes, and a toolkit marks no window active without one."""
+        self.spawn("keyboard", "wtype", "-s", "3600000")
 
     def focused(self) -> str | None:
         import json

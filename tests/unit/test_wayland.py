@@ -107,7 +107,7 @@ def test_wtype_presses_the_terminal_chord_with_modifiers_released_in_reverse(tmp
     assert Wtype().problem() is None
     Wtype().press(Chord(terminal=True))
     calls = (tmp_path / "wtype.args").read_text().splitlines()
-    assert calls == ["-s 1", "-M ctrl -M shift -k v -m shift -m ctrl"]
+    assert calls == ["-s 1", "-M ctrl -M shift -k v -m shift -m ctrl -k Shift_L"]
 
 
 def test_ydotool_1_without_its_daemon_says_how_to_start_it(tmp_path, monkeypatch):

@@ -169,37 +169,88 @@ def test_doctor_names_the_paste_tool_and_why_the_one_before_it_cannot_work(
     assert "Traceback" not in result.stdout + result.stderr
 
 
+# --- a paste that can be checked: a GTK field read back through the accessibility bus ------------
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has PyGObject; the window is not ours
+GTK_ENTRY = textwrap.dedent("""
+    import os, sys
+    import gi
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import GLib, Gtk
+    GLib.set_prgname("gtk-entry")
+    window = Gtk.Window(title="paste target")
+    entry = Gtk.Entry()
+    window.add(entry)
+    window.show_all()
+    def save():
+        with open(sys.argv[1] + ".part", "w", encoding="utf-8") as out:
+            out.write(entry.get_text())
+        os.replace(sys.argv[1] + ".part", sys.argv[1])
+        return True
+    GLib.timeout_add(100, save)
+    Gtk.main()
+""")
+
+
+def test_a_paste_into_a_gtk_field_is_confirmed_by_reading_it_back_and_the_old_clipboard_returns(
+        sway, session_bus, wayland_client, pulse, speech, warm_server):
+    has_gtk = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gtk', '3.0')"],
+                             capture_output=True, timeout=30, check=False)
+    if has_gtk.returncode != 0:
+        unavailable("the GTK target needs python3-gi and gir1.2-gtk-3.0 (apt-get install them)")
+    require_tools("/usr/libexec/at-spi-bus-launcher", purpose="the accessibility bus")
+    sway.plug_keyboard()
+    field = sway.root / "gtk-entry.txt"
+    bus = {"DBUS_SESSION_BUS_ADDRESS": session_bus.address, "GDK_BACKEND": "wayland"}
+    sway.open_window("gtk-entry", SYSTEM_PYTHON, "-c", GTK_ENTRY, str(field), env=bus)
+    sway.set_clipboard("what was there before")
+    run = wayland_client(warm_server.url, TURBO_WHISPER_OUTPUT="paste", **bus).start()
+    run.wait_log("Ready:", timeout=60)
+    dictate(run, pulse, speech("open the window please"))
+    run.wait(lambda: "window" in field.read_text().lower(), 60, "the words in the GTK field")
+    run.wait_log("the focused field reads the transcript back", timeout=10)
+    run.wait(lambda: sway.clipboard() == "what was there before", 10, "the old clipboard back")
+
+
 # --- the global shortcut through the desktop portal ----------------------------------------------
 
 
-class PortalSession:
-    """A private session bus with the real xdg-desktop-portal and a desktop's shortcut backend."""
+class SessionBus:
+    """A private session bus of the session's user; with start_portal(), the real
+    xdg-desktop-portal on it and a small backend standing in for the desktop's shortcuts."""
 
     def __init__(self, sway: Sway):
         self.sway = sway
-        self.root = sway.root / "portal"
+        self.root = sway.root / "bus"
         self.processes: list[subprocess.Popen] = []
         self.bound = self.root / "bound.json"
 
     @property
     def address(self) -> str:
-        return f"unix:path={self.root / 'bus'}"
+        return f"unix:path={self.root / 'socket'}"
 
-    def start(self) -> PortalSession:
-        self.sway.run("mkdir", "-p", str(self.root / "portals"))
-        self.sway.run("sh", "-c", f"cat > {self.root / 'portals' / 'turbotest.portal'}",
+    def start(self) -> SessionBus:
+        require_tools("dbus-daemon", "dbus-send", purpose="a session bus")
+        self.root.mkdir(mode=0o700)
+        os.chown(self.root, self.sway.user.uid, -1)
+        self._spawn("dbus", "dbus-daemon", "--session", "--nofork", f"--address={self.address}")
+        wait_until((self.root / "socket").exists, 10, "the session bus", self.processes[-1])
+        return self
+
+    def start_portal(self) -> SessionBus:
+        if not Path("/usr/libexec/xdg-desktop-portal").exists():
+            unavailable("the portal test needs xdg-desktop-portal (apt-get install xdg-desktop-portal)")
+        portals = self.root / "portals"
+        self.sway.run("mkdir", "-p", str(portals))
+        self.sway.run("sh", "-c", f"cat > {portals / 'turbotest.portal'}",
                       stdin=b"[portal]\nDBusName=org.freedesktop.impl.portal.desktop.turbotest\n"
                             b"Interfaces=org.freedesktop.impl.portal.GlobalShortcuts;\n"
                             b"UseIn=turbotest\n")
-        self._spawn("dbus", "dbus-daemon", "--session", "--nofork", f"--address={self.address}")
-        wait_until((self.root / "bus").exists, 10, "the session bus", self.processes[-1])
-        env = {"DBUS_SESSION_BUS_ADDRESS": self.address}
-        self._spawn("backend", sys.executable, str(PORTAL_BACKEND), str(self.bound), env=env)
+        self._spawn("backend", sys.executable, str(PORTAL_BACKEND), str(self.bound))
         wait_until(self.bound.with_suffix(".ready").exists, 20, "the shortcut backend",
                    self.processes[-1])
         self._spawn("portal", "/usr/libexec/xdg-desktop-portal", "--verbose", "--replace",
-                    env={**env, "XDG_CURRENT_DESKTOP": "turbotest",
-                         "XDG_DESKTOP_PORTAL_DIR": str(self.root / "portals")})
+                    env={"XDG_CURRENT_DESKTOP": "turbotest", "XDG_DESKTOP_PORTAL_DIR": str(portals)})
         try:
             wait_until(lambda: "org.freedesktop.portal.Desktop acquired"
                        in tail(self.root / "portal.log", 200), 20, "xdg-desktop-portal",
@@ -213,7 +264,8 @@ class PortalSession:
             self.processes.append(subprocess.Popen(
                 [*self.sway.user.as_user, *command], stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, cwd=self.root,
-                env={**os.environ, "HOME": str(self.sway.root), **self.sway.env, **(env or {})}))
+                env={**os.environ, "HOME": str(self.sway.root), **self.sway.env,
+                     "DBUS_SESSION_BUS_ADDRESS": self.address, **(env or {})}))
 
     def shortcut(self, action: str) -> None:
         """Press or Release the bound shortcut, as the desktop does when the keys go down/up."""
@@ -229,15 +281,15 @@ class PortalSession:
 
 
 @pytest.fixture
-def portal(sway: Sway) -> Iterator[PortalSession]:
-    require_tools("dbus-daemon", "dbus-send", purpose="a session bus")
-    if not Path("/usr/libexec/xdg-desktop-portal").exists():
-        unavailable("the portal test needs xdg-desktop-portal (apt-get install xdg-desktop-portal)")
-    session = PortalSession(sway)
-    session.root.mkdir(mode=0o700)
-    os.chown(session.root, sway.user.uid, -1)
-    yield session.start()
-    session.stop()
+def session_bus(sway: Sway) -> Iterator[SessionBus]:
+    bus = SessionBus(sway)
+    yield bus.start()
+    bus.stop()
+
+
+@pytest.fixture
+def portal(session_bus: SessionBus) -> SessionBus:
+    return session_bus.start_portal()
 
 
 def test_hold_mode_records_while_the_portal_shortcut_is_held(
