@@ -307,6 +307,9 @@ def test_hold_mode_records_while_the_portal_shortcut_is_held(
     portal.shortcut("Release")
     run.wait(lambda: run.status()["state"] != "recording", 10, "stop on release")
     run.wait(lambda: "morning" in sway.clipboard().lower(), 60, "the words in the clipboard")
+    hotkey_row = next(line for line in run.command("doctor", timeout=120).stdout.splitlines()
+                      if line.startswith("display / hotkey"))
+    assert "the desktop portal's GlobalShortcuts binds the hotkey" in hotkey_row
 
 
 def test_without_the_portal_the_client_says_to_bind_the_control_command(

@@ -179,3 +179,46 @@ def test_the_first_working_tool_is_chosen_and_the_ones_before_it_explained(tmp_p
 ])
 def test_the_hotkey_is_offered_to_the_portal_in_the_shortcuts_spec_form(hotkey, trigger):
     assert portal_trigger(hotkey) == trigger
+
+
+def test_a_paste_counts_only_when_the_field_shows_the_transcript_once_more():
+    from turbo_whisper.atspi import arrived
+
+    assert arrived("hello", "say ", lambda: "say hello") is True
+    assert arrived("hello", "hello", lambda: "hello", seconds=0.1) is False  # it was there before
+    assert arrived("hello", None, lambda: "hello") is None  # not readable before: no evidence
+    assert arrived("hello", "", lambda: None, seconds=0.1) is None
+
+
+class Told:
+    def __init__(self):
+        self.said: list[tuple[str, str]] = []
+
+    def __call__(self, level, message, **_):
+        self.said.append((level, message))
+
+
+@pytest.mark.parametrize("field_after, level, words", [
+    ("notes: dictated words", "info", "reads the transcript back"),
+    ("notes: ", "warning", "does not show the transcript"),
+    (None, "info", "does not let Turbo Whisper see whether the text arrived"),
+])
+def test_the_paster_says_what_it_knows_of_the_paste(tmp_path, monkeypatch, field_after, level,
+                                                     words):
+    from turbo_whisper import wayland
+
+    stand_in(tmp_path, "wtype")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(wayland.Clipboard, "deliver", lambda self, text: None)
+    monkeypatch.setattr(wayland, "_clipboard_text", lambda: "before")
+    monkeypatch.setattr(wayland, "focused_app", lambda: "gedit")
+    reads = iter(["notes: " if field_after is not None else None])
+    told = Told()
+    paster = wayland.WaylandPaster(["wtype"], told,
+                                   read_field=lambda: next(reads, field_after), restore_delay=60)
+    monkeypatch.setattr(wayland.WaylandPaster, "_restore_later",
+                        lambda self, previous, text: told("restore", previous))
+    paster.deliver("dictated words")
+    assert told.said[0][0] == level and words in told.said[0][1]
+    assert "Ctrl+V with wtype into gedit" in told.said[0][1]
+    assert (("restore", "before") in told.said) is (level == "info" and field_after is not None)
