@@ -32,13 +32,15 @@ def accessibility_bus() -> Iterator[Any]:
     from jeepney.io.blocking import open_dbus_connection
     from jeepney.wrappers import DBusErrorResponse, unwrap_msg
 
+    from turbo_whisper.portal import open_session_bus
+
     try:
-        with open_dbus_connection(bus="SESSION") as session:
+        with open_session_bus() as session:
             reply = session.send_and_get_reply(new_method_call(
                 DBusAddress("/org/a11y/bus", "org.a11y.Bus", "org.a11y.Bus"), "GetAddress"),
                 timeout=2)
             address = str(unwrap_msg(reply)[0])
-    except (DBusErrorResponse, KeyError, ValueError, TimeoutError) as exc:
+    except (DBusErrorResponse, ValueError, TimeoutError) as exc:
         raise OSError(f"no accessibility bus ({exc})") from exc
     with open_dbus_connection(bus=address) as connection:
         yield connection

@@ -9,6 +9,7 @@ mode works too). jeepney speaks D-Bus: pure Python, maintained, in Debian and on
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -52,12 +53,34 @@ def portal_trigger(hotkey: str) -> str:
     return "+".join(parts)
 
 
-def _connect() -> Any:
+def session_bus_address() -> str | None:
+    """The session bus: DBUS_SESSION_BUS_ADDRESS, or systemd's socket in the runtime folder."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.exists(os.path.join(runtime, "bus")):
+        return f"unix:path={os.path.join(runtime, 'bus')}"
+    return None
+
+
+def open_session_bus() -> Any:
+    """A blocking jeepney connection to the session bus; OSError where there is none."""
     from jeepney.io.blocking import open_dbus_connection
 
+    address = session_bus_address()
+    if address is None:
+        raise OSError("DBUS_SESSION_BUS_ADDRESS is not set")
     try:
-        return open_dbus_connection(bus="SESSION")
-    except (OSError, KeyError, ValueError) as exc:
+        return open_dbus_connection(bus=address)
+    except ValueError as exc:  # jeepney's authentication and address errors
+        raise OSError(str(exc)) from exc
+
+
+def _connect() -> Any:
+    try:
+        return open_session_bus()
+    except OSError as exc:
         raise HotkeyError(f"There is no session bus to reach the desktop portal ({exc}).") from exc
 
 

@@ -188,14 +188,14 @@ class Ydotool:
     name = "ydotool"
 
     def __init__(self, environ: Mapping[str, str] | None = None):
-        self.environ = dict(os.environ if environ is None else environ)
+        self.environ = dict(os.environ if environ is None else environ)  # where to look for the socket
         self.socket: str | None = None
         self.old = False  # 0.1.x: named keys, and uinput straight from the client when no daemon
 
     def problem(self) -> str | None:
         if not shutil.which("ydotool"):
             return "not installed (sudo apt install ydotool; see the ydotool set-up in " + GUIDE + ")"
-        self.old = "recorder" in _run(["ydotool"], self.environ)[1]
+        self.old = "recorder" in _run(["ydotool"])[1]  # 0.1 lists it; 1.x does not
         listening = [p for p in ydotool_sockets(self.environ) if os.path.exists(p)]
         for path in listening:
             if socket_answers(path):
@@ -220,7 +220,7 @@ class Ydotool:
         return words
 
     def press(self, chord: Chord) -> None:
-        env = dict(self.environ)
+        env = _utf8_env()
         if self.socket:
             env["YDOTOOL_SOCKET"] = self.socket
         if self.old:

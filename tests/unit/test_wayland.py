@@ -127,7 +127,7 @@ def test_ydotool_1_with_a_listening_daemon_presses_keycodes_through_its_socket(t
     daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     daemon.bind(path)
     try:
-        tool = Ydotool({"YDOTOOL_SOCKET": path, "PATH": str(tmp_path)})
+        tool = Ydotool({"YDOTOOL_SOCKET": path})
         assert tool.problem() is None and tool.socket == path
         tool.press(Chord(terminal=False))
     finally:
@@ -155,7 +155,7 @@ def test_ydotool_0_1_uses_named_keys(tmp_path, monkeypatch):
     daemon.bind(path)
     daemon.listen(1)
     try:
-        tool = Ydotool({"YDOTOOL_SOCKET": path, "PATH": str(tmp_path)})
+        tool = Ydotool({"YDOTOOL_SOCKET": path})
         assert tool.problem() is None and tool.old
         tool.press(Chord(terminal=True))
     finally:
