@@ -12,6 +12,9 @@ APT_PACKAGES=(
     espeak-ng sox                                 # speech to feed it
     docker.io docker-compose debootstrap          # the compose tier
     python3-tk libnotify-bin                     # a paste target window; notifications
+    sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target
+    dbus xdg-desktop-portal acl                  # a session bus, the portal; a test user's access
+    python3-gi gir1.2-gtk-3.0 libatk-adaptor at-spi2-core  # a GTK field read back over AT-SPI
 )
 
 missing=()

@@ -40,6 +40,7 @@ _SETTING_FLAGS: list[tuple[str, str]] = [
     ("--ready-timeout", "seconds to wait for a cold server to become ready"),
     ("--max-seconds", "longest recording, in seconds"),
     ("--output", '"clipboard" or "paste"'),
+    ("--paste-via", 'Wayland key tools to paste with, in order, e.g. "wtype,ydotool,clipboard"'),
     ("--engine", '"server" or "local" (faster-whisper in this process)'),
     ("--log-level", "debug, info, warning or error"),
 ]
@@ -99,10 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from turbo_whisper.app import Dictation
     from turbo_whisper.audio import Recorder
     from turbo_whisper.control import ControlServer, InstanceLock
-    from turbo_whisper.errors import DeviceError, HotkeyError
+    from turbo_whisper.errors import DeviceError
     from turbo_whisper.feedback import Feedback
-    from turbo_whisper.hotkey import HotkeyListener
-    from turbo_whisper.output import Clipboard, Paster, clipboard_problem
+    from turbo_whisper.output import clipboard_problem
     from turbo_whisper.paths import spool_dir
     from turbo_whisper.spool import Spool
 
@@ -122,19 +122,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         log.warning("%s Recording will work once an input device is there.", exc)
     feedback = Feedback(settings.notifications, settings.sounds)
-    output = Paster() if settings.output == "paste" else Clipboard()
+    output = _output(settings, feedback)
     app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
                     feedback, progress=_container_progress(settings))
     quitting = threading.Event()
     control = ControlServer(lambda command: _handle_command(app, command, quitting))
     control.start()
     app.start()
-    hotkey = HotkeyListener(settings.hotkey, lambda: app.post("hotkey_down"),
-                            lambda: app.post("hotkey_up"))
-    try:
-        hotkey.start()
-    except HotkeyError as exc:
-        log.warning("%s", exc)
+    hotkey = _start_hotkey(settings, lambda: app.post("hotkey_down"), lambda: app.post("hotkey_up"))
     problem = clipboard_problem()
     if problem:
         log.warning("The clipboard will not work: %s. Transcripts are saved to files "
@@ -144,12 +139,49 @@ def cmd_run(args: argparse.Namespace) -> int:
              __version__, shown)
     _wait_for_signal(quitting)
     log.info("Stopping.")
-    hotkey.stop()
+    if hotkey is not None:
+        hotkey.stop()
     control.stop()
     app.shutdown()
     recorder.close()
     lock.release()
     return 0
+
+
+def _output(settings: Settings, feedback: Any) -> Any:
+    """The clipboard, or pasting: on Wayland through a key tool, on X11 through pynput."""
+    from turbo_whisper import wayland
+    from turbo_whisper.output import Clipboard, Paster
+
+    if settings.output != "paste":
+        return Clipboard()
+    if not wayland.is_wayland():
+        return Paster()
+    paster = wayland.WaylandPaster(settings.paste_via, feedback.tell)
+    log.info("%s", paster.start_up_line())
+    return paster
+
+
+def _start_hotkey(settings: Settings, press: Any, release: Any) -> Any:
+    """The global hotkey: on Wayland the desktop portal's shortcut first, then pynput's grab."""
+    from turbo_whisper import wayland
+    from turbo_whisper.errors import HotkeyError
+    from turbo_whisper.hotkey import HotkeyListener
+
+    listeners: list[Any] = [HotkeyListener(settings.hotkey, press, release)]
+    if wayland.is_wayland():
+        from turbo_whisper.portal import PortalShortcut
+
+        listeners.insert(0, PortalShortcut(settings.hotkey, press, release))
+    problems = []
+    for listener in listeners:
+        try:
+            listener.start()
+            return listener
+        except HotkeyError as exc:
+            problems.append(str(exc))
+    log.warning("%s", " ".join(problems))
+    return None
 
 
 def _container_progress(settings: Settings) -> Any:

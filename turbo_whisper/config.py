@@ -50,6 +50,7 @@ class Settings:
     max_seconds: float = 600.0  # hard cap on one recording
     silence_threshold_db: float = -50.0  # loudest 100 ms below this: nothing was heard
     output: str = "clipboard"  # "clipboard" or "paste"
+    paste_via: tuple[str, ...] = ("wtype", "ydotool", "clipboard")  # Wayland key tools, in order
     trailing_space: bool = False
     replacements: tuple[tuple[str, str], ...] = ()
     sounds: bool = True
@@ -191,6 +192,20 @@ def _replacements(value: Any) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
+def _paste_via(value: Any) -> tuple[str, ...]:
+    from turbo_whisper.wayland import METHODS
+
+    accepted = ("a list of " + ", ".join(f'"{m}"' for m in METHODS)
+                + ' in the order to try, e.g. ["wtype", "ydotool", "clipboard"]')
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(accepted)
+    names = tuple(str(item).strip().lower() if isinstance(item, str) else "" for item in items)
+    if not names or any(name not in METHODS for name in names) or len(set(names)) != len(names):
+        raise ValueError(accepted)
+    return names
+
+
 def _log_level(value: Any) -> str:
     return _choice("debug", "info", "warning", "error")(value)
 
@@ -210,6 +225,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_seconds": _number(1, 4 * 3600),
     "silence_threshold_db": _number(-120, 0),
     "output": _choice("clipboard", "paste"),
+    "paste_via": _paste_via,
     "trailing_space": _boolean,
     "replacements": _replacements,
     "sounds": _boolean,
