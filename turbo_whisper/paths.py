@@ -53,7 +53,7 @@ def check_private(path: Path) -> bool:
     user's folder, a folder others may plant files in)."""
     try:
         info = path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
         raise NotYours(f"{path} cannot be used ({exc.strerror}). {_WHAT_TO_DO}") from None
