@@ -31,7 +31,7 @@ COMMANDS = ("toggle", "start", "stop", "cancel", "status", "retry")
 Handler = Callable[["Request"], dict[str, Any]]
 
 MAX_LINE = 1 << 20
-MAX_CLIENTS = 16
+MAX_CLIENTS = 64  # threads at once; silent peers are cut off after READ_SECONDS
 READ_SECONDS = 2.0  # for a peer to send its whole command line
 TAKE_SECONDS = 3.0  # for the client to take a command; later, it is withdrawn
 REPLY_SECONDS = 2.0
