@@ -13,7 +13,6 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from reliability_kit import wait_for
@@ -140,7 +139,7 @@ def slow_fsync(pid: int, seconds: float) -> subprocess.Popen:
     micros = int(seconds * 1_000_000)
     tracer = subprocess.Popen(
         ["strace", "-f", "-qq", "-o", "/dev/null", "-p", str(pid),
-         f"-e", f"inject=fsync,fdatasync:delay_enter={micros}"],
+         "-e", f"inject=fsync,fdatasync:delay_enter={micros}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # strace attaches to each thread
     if tracer.poll() is not None:
