@@ -93,6 +93,8 @@ class Spool:
     def pending(self) -> list[SpoolEntry]:
         """Every kept recording, in the order they were made; NotYours for a folder that is
         not the user's own and private (its files could be anybody's)."""
+        if self.directory.is_file() and not self.directory.is_symlink():
+            return []  # a file where the folder should be holds no recordings; put() says why
         if not check_private(self.directory):
             return []
         try:

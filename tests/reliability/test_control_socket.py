@@ -5,6 +5,7 @@ Every command either happens and says so, or is withdrawn and never happens late
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from reliability_kit import wait_for
@@ -98,9 +100,23 @@ def fill_backlog(path: str) -> list[socket.socket]:
     raise AssertionError("the backlog never filled")
 
 
+def freeze(pid: int) -> None:
+    """SIGSTOP, then wait until every thread has really stopped (kill returns before)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped() -> bool:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        return bool(states) and all(state in ("T", "t") for state in states)
+
+    wait_for(stopped, 10, f"process {pid} to stop")
+
+
 def test_a_full_backlog_is_one_line_and_nothing_happens_later(headless_client, tmp_path):
     run = headless_client(tmp_path / "home", NOWHERE).start()
-    os.kill(run.process.pid, signal.SIGSTOP)  # a client that hangs, e.g. swapped out
+    freeze(run.process.pid)  # a client that hangs, e.g. swapped out
     try:
         held = fill_backlog(socket_of(run))
         result = run.command("toggle")
@@ -117,7 +133,7 @@ def test_a_full_backlog_is_one_line_and_nothing_happens_later(headless_client, t
 
 def test_a_command_to_a_frozen_client_is_withdrawn_not_done_later(headless_client, tmp_path):
     run = headless_client(tmp_path / "home", NOWHERE).start()
-    os.kill(run.process.pid, signal.SIGSTOP)
+    freeze(run.process.pid)
     try:
         result = run.command("start")
     finally:
