@@ -3,6 +3,11 @@
 Desktop shortcuts (the only way to a hotkey on Wayland) run `turbo-whisper toggle`, which
 sends one JSON line here and prints the answer. This module imports only the standard
 library so those commands start at once.
+
+A command either happens or does not, and its asker knows which: the client answers
+`{"taken": true}` once it starts on a command, then the result; a command not taken within
+a few seconds (or by the asker's `expires`) is withdrawn and never carried out later. The
+asker talks only to a folder and socket of the user's own.
 """
 
 from __future__ import annotations
