@@ -72,3 +72,22 @@ def test_the_log_filter_makes_the_message_and_the_traceback_safe():
     line = logging.Formatter().format(record)
     assert "Sécret" not in line and "7f3a9c" not in line and "\x1b" not in line, line
     assert f"answer: Bearer {sanitize.HIDDEN}\\x1b[2J" in line
+
+
+def test_a_desktop_notification_shows_neither_the_key_nor_controls(tmp_path, monkeypatch):
+    import time
+
+    from turbo_whisper.feedback import Feedback
+
+    seen = tmp_path / "seen.txt"
+    fake = tmp_path / "notify-send"
+    fake.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {seen}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    Feedback(notifications=True).notify("error", f"401: Bearer {FORMS['URL-encoded']}\x1b[2J")
+    deadline = time.monotonic() + 5
+    while not seen.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    shown = seen.read_text()
+    assert f"401: Bearer {sanitize.HIDDEN}\\x1b[2J" in shown, shown
