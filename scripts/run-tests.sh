@@ -10,6 +10,7 @@ APT_PACKAGES=(
     xvfb xdotool xclip xsel x11-utils            # virtual screen, key presses, clipboard
     pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins  # virtual microphone
     espeak-ng sox                                 # speech to feed it
+    strace                                        # a slow disk, by delaying fsync
     docker.io docker-compose debootstrap          # the compose tier
     python3-tk libnotify-bin                     # a paste target window; notifications
     sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target

@@ -46,6 +46,7 @@ MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
 CUT_EVERY_SECONDS = 0.5
 PROGRESS_EVERY_SECONDS = 10.0
 PROGRESS_NOTIFY_SECONDS = 60.0  # while recording, look for a pause to cut at this often
+TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
 
 
 class State(str, enum.Enum):
@@ -80,6 +81,35 @@ class EngineLike(Protocol):
 
 class OutputLike(Protocol):
     def deliver(self, transcript: str) -> None: ...
+
+
+class Answer:
+    """The controller's answer to one request, which its asker may withdraw until taken."""
+
+    def __init__(self) -> None:
+        self.taken = threading.Event()
+        self._answer: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._withdrawn = False
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """The controller starts on it; False when it was withdrawn first."""
+        with self._lock:
+            if not self._withdrawn:
+                self.taken.set()
+            return not self._withdrawn
+
+    def withdraw(self) -> bool:
+        """The asker gives up; False when the controller took it first."""
+        with self._lock:
+            self._withdrawn = not self.taken.is_set()
+            return self._withdrawn
+
+    def put(self, value: Any) -> None:
+        self._answer.put(value)
+
+    def get(self, timeout: float) -> Any:
+        return self._answer.get(timeout=timeout)
 
 
 @dataclass(eq=False)
@@ -130,7 +160,7 @@ class Dictation:
         self._progress = progress  # e.g. the server container's download progress
         self._progress_detail = ""
         self._progress_thread: threading.Thread | None = None
-        self._events: queue.Queue[tuple[str, Any, queue.Queue[Any] | None]] = queue.Queue()
+        self._events: queue.Queue[tuple[str, Any, Answer | None]] = queue.Queue()
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._queued: set[str] = set()  # spool names in the job queue or being worked on
         self._held: list[Job] = []  # failed in a way only the user can clear; kept on disk
@@ -176,7 +206,7 @@ class Dictation:
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Keep a recording in progress, let the worker finish briefly, then stop."""
-        done: queue.Queue[Any] = queue.Queue(maxsize=1)
+        done = Answer()
         self._events.put(("shutdown", None, done))
         try:
             done.get(timeout=grace)
@@ -202,14 +232,25 @@ class Dictation:
         """Hand an event to the controller; safe from any thread, returns at once."""
         self._events.put((event, argument, None))
 
-    def request(self, event: str, timeout: float = 5.0) -> dict[str, Any]:
-        """Post an event and wait for the controller's answer (for the control socket)."""
-        answer: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1)
+    def request(self, event: str, timeout: float = 5.0,
+                on_taken: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Post an event and wait for the controller's answer (for the control socket).
+
+        Not taken within `timeout`, the event is withdrawn and never happens; once taken
+        (`on_taken` is told), it is carried out and answered."""
+        answer = Answer()
         self._events.put((event, None, answer))
+        if not answer.taken.wait(max(0.0, timeout)) and answer.withdraw():
+            return {"ok": False, "withdrawn": True, "error": "The client was busy and did not "
+                    "take the command in time; it was withdrawn and will not happen. Try again."}
+        if on_taken is not None:
+            on_taken()
         try:
-            return answer.get(timeout=timeout)
+            result: dict[str, Any] = answer.get(timeout=TAKEN_ANSWER_SECONDS)
         except queue.Empty:
-            return {"ok": False, "error": "the client did not answer in time"}
+            return {"ok": False, "error": "The client took the command and is still carrying it "
+                    "out; `turbo-whisper status` shows what it is doing."}
+        return result
 
     # --- controller: owns the recording state --------------------------------------------
 
@@ -226,6 +267,8 @@ class Dictation:
             except queue.Empty:
                 self._cut_part()
                 continue
+            if reply is not None and not reply.take():
+                continue  # withdrawn: its asker was told it would not happen
             if event == "shutdown":
                 self._finish_recording_for_shutdown()
                 if reply is not None:
@@ -362,10 +405,25 @@ class Dictation:
     def _queue_entries(self, entries: list[SpoolEntry]) -> None:
         jobs, unreadable = jobs_from_entries(entries)
         for entry, exc in unreadable:
-            self.feedback.tell("error", f"The kept recording {entry.path} cannot be read "
-                               f"({exc}); it is left in place.", notify=False)
+            self._set_aside_unreadable(entry, exc)
         for job in jobs:
             self._queue(job)
+
+    def _set_aside_unreadable(self, entry: SpoolEntry, exc: Exception) -> None:
+        """A damaged file would fail at every start: move it out of the queue, and say so once.
+        One that cannot be read now (permissions, a disk error) stays for the next try."""
+        if not isinstance(exc, ValueError):
+            self.feedback.tell("error", f"The kept recording {entry.path} cannot be read "
+                               f"({exc}); it is left in place.", notify=False)
+            return
+        try:
+            folder = self.spool.set_aside([entry])
+        except OSError as move_exc:
+            self.feedback.tell("error", f"The kept recording {entry.path} is damaged ({exc}) and "
+                               f"could not be moved aside ({move_exc}).", notify=False)
+            return
+        self.feedback.tell("error", f"The kept recording {entry.path.name} is damaged ({exc}); "
+                           f"it cannot be sent and was moved to {folder}.", notify=False)
 
     def _queue(self, job: Job) -> None:
         with self._lock:

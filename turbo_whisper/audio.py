@@ -55,6 +55,8 @@ def decode_wav(wav_bytes: bytes) -> tuple[np.ndarray, int]:
         raise ValueError(f"not a PCM WAV file ({exc or 'the file ends too early'})") from None
     if width != 2:
         raise ValueError(f"{8 * width}-bit samples; 16-bit PCM is expected")
+    if rate <= 0 or channels <= 0:
+        raise ValueError(f"a damaged header ({rate} Hz, {channels} channel(s))")
     samples = np.frombuffer(frames, dtype="<i2")
     if channels > 1:
         samples = samples[: len(samples) - len(samples) % channels]
@@ -126,6 +128,27 @@ def resolve_device(device: str | int | None) -> tuple[str | int | None, int]:
         return device, rate
 
 
+def reread_devices() -> bool:
+    """Make PortAudio read the device list again; whether it did.
+
+    PortAudio reads the list once, when it starts, so a sound server that came up after the
+    client (a login race with autostart) stays "none found" until it is re-initialised.
+    Re-initialising closes every stream, so the recorder calls this only from the thread that
+    owns it with its own stream closed, and a sound cue still playing is waited for first.
+    """
+    import sounddevice as sd
+
+    try:
+        sd.wait()  # a cue of sd.play(); a no-op when nothing plays
+        if sd._initialized:  # a failed earlier attempt may have left it terminated
+            sd._terminate()
+        sd._initialize()
+    except (sd.PortAudioError, AttributeError) as exc:
+        log.warning("The input devices could not be read again (%s).", exc)
+        return False
+    return True
+
+
 class Recorder:
     """Records mono 16-bit audio from an input device between start() and stop().
 
@@ -173,6 +196,15 @@ class Recorder:
             self._open()
 
     def _open(self) -> None:
+        try:
+            self._open_stream()
+        except DeviceError:
+            if self._stream is not None or not reread_devices():
+                raise
+            log.info("Input devices were read again; trying the microphone once more.")
+            self._open_stream()
+
+    def _open_stream(self) -> None:
         import sounddevice as sd
 
         device, self._rate = resolve_device(self._device)

@@ -13,15 +13,17 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from turbo_whisper import __version__
+from turbo_whisper import __version__, sanitize
 from turbo_whisper.errors import ConfigError, NotRunning, TurboWhisperError
 
 if TYPE_CHECKING:
     from turbo_whisper.app import EngineLike
     from turbo_whisper.config import Settings
+    from turbo_whisper.control import Request
 
 log = logging.getLogger("turbo_whisper")
 
@@ -80,6 +82,8 @@ def _setup_logging(level: str) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(sanitize.LogFilter())
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -194,17 +198,30 @@ def _container_progress(settings: Settings) -> Any:
     return lambda: container.container_status(stack)
 
 
-def _handle_command(app: Any, command: dict[str, Any],
+def _handle_command(app: Any, request: Request,
                     quitting: threading.Event | None = None) -> dict[str, Any]:
-    name = command.get("cmd")
+    """The answer to one control command, with nothing in it that must not be shown."""
+    name = request.command.get("cmd")
     if name == "status":
-        return dict(app.snapshot())
-    if name == "quit" and quitting is not None:
+        answer = dict(app.snapshot())
+    elif name == "quit" and quitting is not None:
         quitting.set()
-        return {"ok": True, "message": "Turbo Whisper is stopping."}
-    if name in ("toggle", "start", "stop", "cancel", "retry"):
-        return dict(app.request(name))
-    return {"ok": False, "error": f"unknown command {name!r}"}
+        answer = {"ok": True, "message": "Turbo Whisper is stopping."}
+    elif name in ("toggle", "start", "stop", "cancel", "retry"):
+        answer = dict(app.request(name, request.deadline - time.monotonic(), request.taken))
+    else:
+        answer = {"ok": False, "error": f"unknown command {name!r}"}
+    return dict(sanitize.shown_data(answer))
+
+
+def _say(text: Any = "", file: Any = None) -> None:
+    """Print text from the server, the socket or a transcript: secrets hidden, controls
+    escaped."""
+    print(sanitize.shown(text), file=file or sys.stdout)
+
+
+def _say_json(answer: dict[str, Any]) -> None:
+    _say(json.dumps(sanitize.shown_data(answer), ensure_ascii=False, indent=2))
 
 
 def _wait_for_signal(stop: threading.Event) -> None:
@@ -224,9 +241,9 @@ def cmd_control(args: argparse.Namespace) -> int:
     if not answer.get("ok"):
         return _refused(answer)
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        _say_json(answer)
     else:
-        print(answer["message"])
+        _say(answer.get("message", ""))
     return 0
 
 
@@ -284,7 +301,7 @@ def cmd_pid(args: argparse.Namespace) -> int:
 
 def _refused(answer: dict[str, Any]) -> int:
     """The running client said no: show its reason."""
-    print(f"turbo-whisper: {answer.get('error', 'the command was refused')}", file=sys.stderr)
+    _say(f"turbo-whisper: {answer.get('error', 'the command was refused')}", sys.stderr)
     return EXIT_ERROR
 
 
@@ -298,9 +315,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not answer.get("ok"):
         return _refused(answer)
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        _say_json(answer)
     else:
-        print(f"Turbo Whisper is running ({answer['state']}). {answer['message']}")
+        _say(f"Turbo Whisper is running ({answer.get('state')}). {answer.get('message', '')}")
     return 0
 
 
@@ -319,21 +336,21 @@ def _status_without_client(args: argparse.Namespace, why: str) -> int:
 
     pending = len(Spool(spool_dir()).pending())
     if args.json:
-        print(json.dumps({"ok": False, "running": False, "error": why, "pending": pending,
-                          "engine": {"phase": status.phase.value, "detail": status.detail,
-                                     "server": status.server_kind} if status else None},
-                         ensure_ascii=False, indent=2))
+        _say_json({"ok": False, "running": False, "error": why, "pending": pending,
+                   "engine": {"phase": status.phase.value, "detail": status.detail,
+                              "server": status.server_kind} if status else None})
     else:
-        print(why)
+        _say(why)
         if status is not None:
-            print(status.detail)
+            _say(status.detail)
         if pending:
-            print(f"{pending} recording(s) are kept, waiting to be transcribed.")
+            _say(f"{pending} recording(s) are kept, waiting to be transcribed.")
     return EXIT_NOT_RUNNING
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from turbo_whisper.audio import decode_wav
+    from turbo_whisper.text import finish
 
     settings = _settings(args)
     _setup_logging("warning" if settings.log_level == "info" else settings.log_level)
@@ -351,11 +368,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         ) from None
     engine = make_engine(settings)
     try:
-        engine.wait_until_ready(lambda status: print(status.detail, file=sys.stderr))
+        engine.wait_until_ready(lambda status: _say(status.detail, sys.stderr))
         transcript = engine.transcribe(wav, duration_s=len(samples) / rate)
     finally:
         engine.close()
-    print(transcript.strip())
+    _say(finish(transcript))
     return 0
 
 
@@ -368,7 +385,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return _retry_here(args)
     if not answer.get("ok"):
         return _refused(answer)
-    print(f"{answer['pending']} recording(s) queued to be sent.")
+    _say(f"{answer.get('pending', 0)} recording(s) queued to be sent.")
     return 0
 
 
@@ -479,7 +496,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     rows = run_checks(settings)
-    print(render(rows))
+    _say(render(rows))
     return EXIT_ERROR if any(row.verdict == FAIL for row in rows) else 0
 
 
@@ -494,7 +511,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.get("at", 0)))
-        print(f"{when}  {entry.get('seconds', 0):>5.1f} s  {entry.get('text', '')}")
+        _say(f"{when}  {entry.get('seconds', 0):>5.1f} s  {entry.get('text', '')}")
     return 0
 
 
@@ -512,13 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"turbo-whisper: {exc}", file=sys.stderr)
+        _say(f"turbo-whisper: {exc}", sys.stderr)
         return EXIT_USAGE
     except NotRunning as exc:
-        print(f"turbo-whisper: {exc}", file=sys.stderr)
+        _say(f"turbo-whisper: {exc}", sys.stderr)
         return EXIT_NOT_RUNNING
     except TurboWhisperError as exc:
-        print(f"turbo-whisper: {exc}", file=sys.stderr)
+        _say(f"turbo-whisper: {exc}", sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from turbo_whisper import paths
+from turbo_whisper import paths, sanitize
 from turbo_whisper.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -138,6 +138,8 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 def _server_url(value: Any) -> str:
     accepted = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000"
     url = _text(value).strip().rstrip("/")
+    if _UNPRINTABLE.search(url):  # urlsplit drops a tab silently; httpx refuses it later
+        raise ValueError(accepted + ", without spaces or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -146,6 +148,19 @@ def _server_url(value: Any) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(accepted)
     return url
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+# What an HTTP header can carry: visible ASCII (RFC 9110 token68 and more).
+_HEADER_VALUE = re.compile(r"^[\x21-\x7e]+$")
+
+
+def _api_key(value: Any) -> str | None:
+    key = _optional_text(value)
+    if key is not None and not _HEADER_VALUE.match(key):
+        raise ValueError("one line of visible ASCII characters (no spaces, no accents), "
+                         "as the server's key is")
+    return key
 
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -179,6 +194,8 @@ def _device(value: Any) -> str | int | None:
 
 def _path(value: Any) -> Path | None:
     text = _text(value).strip()
+    if "\0" in text:
+        raise ValueError("a file path (it holds a NUL character)")
     return Path(text).expanduser() if text else None
 
 
@@ -218,7 +235,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "hotkey": _hotkey,
     "mode": _choice("toggle", "hold"),
     "device": _device,
-    "api_key": _optional_text,
+    "api_key": _api_key,
     "api_key_file": _path,
     "request_timeout": _number(1, 86400),
     "ready_timeout": _number(0, 7 * 86400),
@@ -250,7 +267,10 @@ def default_config_path() -> Path:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to write out
+        text = f"a {type(value).__name__} too long to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -269,8 +289,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The config file {path} is not UTF-8 text (byte {exc.start + 1} "
+                          "is not); save it as UTF-8.") from None
+    except RecursionError:
+        raise ConfigError(f"The config file {path} nests arrays or tables too deep to "
+                          "read.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The config file {path} is not valid TOML: {exc}.") from None
+    except ValueError:  # Python refuses to convert an integer of thousands of digits
+        raise ConfigError(f"The config file {path} holds a number too long to read "
+                          "(thousands of digits).") from None
     except OSError as exc:
         raise ConfigError(f"The config file {path} cannot be read: {exc.strerror}.") from None
     known = {}
@@ -318,20 +347,27 @@ def load_settings(
     for name, value in flags.items():
         if name in PARSERS:
             values[name] = _parse(name, value, f"--{name.replace('_', '-')}")
-    settings = replace(Settings(), config_file=path, given=frozenset(values), **values)
-    return _with_api_key_file(settings)
+    settings = _with_api_key_file(replace(Settings(), config_file=path,
+                                          given=frozenset(values), **values))
+    sanitize.keep_secret(settings.api_key)
+    return settings
 
 
 def _with_api_key_file(settings: Settings) -> Settings:
     if settings.api_key or settings.api_key_file is None:
         return settings
+    where = f"Setting 'api_key_file' names {settings.api_key_file}, which"
     try:
         key = settings.api_key_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(
-            f"Setting 'api_key_file' names {settings.api_key_file}, which cannot be read: "
-            f"{exc.strerror}."
-        ) from None
+        raise ConfigError(f"{where} cannot be read: {exc.strerror}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not UTF-8 text; an API key is visible ASCII.") from None
     if not key:
-        raise ConfigError(f"Setting 'api_key_file' names {settings.api_key_file}, which is empty.")
+        raise ConfigError(f"{where} is empty.")
+    if "\n" in key:
+        raise ConfigError(f"{where} holds more than one line; put only the key in it.")
+    if not _HEADER_VALUE.match(key):
+        raise ConfigError(f"{where} holds characters an API key cannot have (spaces, "
+                          "accents or control characters); an API key is visible ASCII.")
     return replace(settings, api_key=key)

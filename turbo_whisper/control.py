@@ -3,6 +3,11 @@
 Desktop shortcuts (the only way to a hotkey on Wayland) run `turbo-whisper toggle`, which
 sends one JSON line here and prints the answer. This module imports only the standard
 library so those commands start at once.
+
+A command either happens or does not, and its asker knows which: the client answers
+`{"taken": true}` once it starts on a command, then the result; a command not taken within
+a few seconds (or by the asker's `expires`) is withdrawn and never carried out later. The
+asker talks only to a folder and socket of the user's own.
 """
 
 from __future__ import annotations
@@ -13,20 +18,31 @@ import json
 import logging
 import os
 import socket
+import stat
 import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from turbo_whisper.errors import NotRunning, TurboWhisperError
-from turbo_whisper.paths import private_dir, runtime_dir
+from turbo_whisper.paths import check_private, private_dir, runtime_dir
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("toggle", "start", "stop", "cancel", "status", "retry", "quit")
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Handler = Callable[["Request"], dict[str, Any]]
+
+MAX_LINE = 1 << 20
+MAX_CLIENTS = 64  # threads at once; silent peers are cut off after READ_SECONDS
+READ_SECONDS = 2.0  # for a peer to send its whole command line
+TAKE_SECONDS = 3.0  # for the client to take a command; later, it is withdrawn
+REPLY_SECONDS = 2.0
+ANSWER_SECONDS = 10.0  # the asker's patience until the command is taken (or withdrawn)
+ANSWER_MARGIN_SECONDS = 2.0  # the client withdraws this much before the asker gives up
+DONE_SECONDS = 120.0  # the asker's patience once the command is being carried out
 
 
 def socket_path() -> Path:
@@ -109,14 +125,62 @@ def _peer_uid(connection: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
+@dataclass(frozen=True)
+class Request:
+    """One command from the socket. Not taken by the deadline, it is withdrawn."""
+
+    command: dict[str, Any]
+    deadline: float  # time.monotonic()
+    taken: Callable[[], None]  # tells the asker the command is being carried out
+
+
+def _read_line(connection: socket.socket, deadline: float, limit: int = MAX_LINE) -> bytes:
+    """One line from a peer that gets until the deadline for all of it, however it trickles."""
+    data = b""
+    while b"\n" not in data and len(data) < limit:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the command was not sent in time")
+        connection.settimeout(remaining)
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0]
+
+
+def _command(line: bytes) -> dict[str, Any]:
+    try:
+        command = json.loads(line)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deep") from None
+    if not isinstance(command, dict):
+        raise ValueError("a JSON object such as {\"cmd\": \"status\"} is expected")
+    return command
+
+
+def _take_by(command: dict[str, Any], read_at: float) -> float:
+    """When a command not yet taken is withdrawn: soon, and before its asker gives up."""
+    deadline = read_at + TAKE_SECONDS
+    expires = command.get("expires")
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        deadline = min(deadline, time.monotonic() + (float(expires) - time.time()))
+    return deadline
+
+
 class ControlServer:
-    """Answers one JSON command per connection on a 0600 socket, for the same user only."""
+    """Answers one JSON command per connection on a 0600 socket, for the same user only.
+
+    Each connection has its own thread and deadline, so a slow or silent peer holds up
+    nobody else; past MAX_CLIENTS at once, a peer is told the client is busy.
+    """
 
     def __init__(self, handler: Handler, path: Path | None = None):
         self.path = path or socket_path()
         self._handler = handler
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
 
     def start(self) -> None:
         """Bind the socket. Call only while holding the instance lock: a leftover is removed."""
@@ -129,7 +193,7 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
-        sock.listen(8)
+        sock.listen(64)
         self._sock = sock
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
         self._thread.start()
@@ -148,48 +212,115 @@ class ControlServer:
                 connection, _ = self._sock.accept()
             except OSError:
                 return
+            if not self._slots.acquire(blocking=False):
+                with connection:
+                    _reply(connection, {"ok": False, "error": "the client is busy with other "
+                                        "commands; nothing was done. Try again."})
+                continue
+            threading.Thread(target=self._answer_and_close, args=(connection,),
+                             name="control-client", daemon=True).start()
+
+    def _answer_and_close(self, connection: socket.socket) -> None:
+        try:
             with connection:
                 self._answer(connection)
+        finally:
+            self._slots.release()
 
     def _answer(self, connection: socket.socket) -> None:
-        connection.settimeout(2.0)
         try:
-            line = connection.makefile("rb").readline(65536)  # read first: no broken pipe
+            line = _read_line(connection, time.monotonic() + READ_SECONDS)  # then: no broken pipe
             if _peer_uid(connection) != os.getuid():
                 reply: dict[str, Any] = {"ok": False, "error": "permission denied"}
             else:
-                reply = self._handler(json.loads(line))
+                command = _command(line)
+                reply = self._handler(Request(command, _take_by(command, time.monotonic()),
+                                              lambda: _reply(connection, {"taken": True})))
         except (OSError, ValueError) as exc:
             reply = {"ok": False, "error": f"bad request: {exc}"}
         except Exception as exc:  # a command must never take the control thread down
             log.exception("Control command failed")
             reply = {"ok": False, "error": str(exc)}
-        with contextlib.suppress(OSError):
-            connection.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+        _reply(connection, reply)
 
 
-def send(command: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
-    """Send one command to the running client and return its answer."""
+def _reply(connection: socket.socket, reply: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        connection.settimeout(REPLY_SECONDS)
+        connection.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+
+
+def check_socket(path: Path) -> None:
+    """Before talking to a socket: its folder and the socket must be the user's own, or the
+    answer could come from another user. NotRunning when there is nothing to talk to."""
+    if not check_private(path.parent):
+        raise NotRunning(_NOT_RUNNING)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise NotRunning(_NOT_RUNNING) from None
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+        raise NotRunning(f"The control socket {path} belongs to another user or is not a "
+                         "socket; Turbo Whisper will not talk to it. Remove it.")
+
+
+_NOT_RUNNING = ("Turbo Whisper is not running. Start it with `turbo-whisper run` "
+                "(or scripts/launch-turbo-whisper.sh).")
+
+
+def send(command: str, timeout: float = ANSWER_SECONDS, **fields: Any) -> dict[str, Any]:
+    """Send one command to the running client and return its answer.
+
+    The client either takes the command in time and says so, then answers once it is done,
+    or withdraws it: a command never happens after this has said it did not."""
     path = socket_path()
+    check_socket(path)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise NotRunning(
-                "Turbo Whisper is not running. Start it with `turbo-whisper run` "
-                "(or scripts/launch-turbo-whisper.sh)."
-            ) from None
+        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+            raise NotRunning(_NOT_RUNNING) from None
         except PermissionError:
             raise NotRunning(f"The control socket {path} belongs to another user.") from None
+        except (TimeoutError, BlockingIOError):
+            raise NotRunning("The running client takes no more connections now (too many are "
+                             "waiting); nothing was sent. Try again in a moment.") from None
+        expires = time.time() + timeout - ANSWER_MARGIN_SECONDS
+        reader = sock.makefile("rb")
         try:
-            sock.sendall(json.dumps({"cmd": command, **fields}).encode() + b"\n")
-            data = sock.makefile("rb").readline()
+            sock.sendall(json.dumps({"cmd": command, "expires": expires, **fields}).encode()
+                         + b"\n")
+            answer = _answer(reader)
+            if answer.get("taken"):
+                sock.settimeout(DONE_SECONDS)
+                answer = _answer(reader, taken=True)
         except (BrokenPipeError, ConnectionResetError):
-            data = b""
+            answer = {}
         except TimeoutError:
-            raise NotRunning("The running client did not answer in time.") from None
-    if not data:
+            raise NotRunning("The running client did not answer in time; the command was "
+                             "withdrawn and did not happen.") from None
+    if not answer:
         raise NotRunning("The running client closed the connection without answering.")
-    answer: dict[str, Any] = json.loads(data)
+    return answer
+
+
+def _answer(reader: Any, taken: bool = False) -> dict[str, Any]:
+    """One answer line; {} at end of stream. After "taken", a timeout says it is under way."""
+    try:
+        data = reader.readline(MAX_LINE)
+    except TimeoutError:
+        if not taken:
+            raise
+        raise NotRunning("The running client took the command and has not finished it yet; "
+                         "`turbo-whisper status` shows what it is doing.") from None
+    if not data:
+        return {}
+    try:
+        answer = json.loads(data)
+    except (ValueError, RecursionError):
+        answer = None
+    if not isinstance(answer, dict):
+        raise NotRunning("The control socket answered something that is not Turbo Whisper's "
+                         "answer.")
     return answer

@@ -8,6 +8,8 @@ import subprocess
 import threading
 from typing import Any
 
+from turbo_whisper import sanitize
+
 log = logging.getLogger("turbo_whisper")
 
 _URGENCY = {"error": "critical", "warning": "normal", "info": "low"}
@@ -52,6 +54,7 @@ class Feedback:
         """A desktop notification only (it may show transcript words; the log never does)."""
         if not self._notify_send:
             return
+        message = sanitize.shown(message)  # a server's words may echo the key or hold controls
         try:
             subprocess.Popen(
                 [self._notify_send, "--app-name=Turbo Whisper", "-u", _URGENCY[level],

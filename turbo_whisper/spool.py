@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from turbo_whisper.errors import SpoolError
-from turbo_whisper.paths import private_dir
+from turbo_whisper.paths import check_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,12 @@ class Spool:
         return SpoolEntry(path)
 
     def pending(self) -> list[SpoolEntry]:
-        """Every kept recording, in the order they were made."""
+        """Every kept recording, in the order they were made; NotYours for a folder that is
+        not the user's own and private (its files could be anybody's)."""
+        if self.directory.is_file() and not self.directory.is_symlink():
+            return []  # a file where the folder should be holds no recordings; put() says why
+        if not check_private(self.directory):
+            return []
         try:
             names = sorted(p for p in self.directory.iterdir()
                            if p.suffix in (".wav", ".flac") and not p.name.startswith("."))

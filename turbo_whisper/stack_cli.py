@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turbo_whisper import sanitize
 from turbo_whisper.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _in_words(command: Command) -> Command:
 
 
 def _say(status: EngineStatus) -> None:
-    print(status.detail, flush=True)
+    print(sanitize.shown(status.detail), flush=True)
 
 
 # --- server ---------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def _server_status(stack: Any) -> int:
         shown = f", {container.format_bytes(size)}" if size is not None else ""
         print(f"Model cache: volume {state.cache_volume} at {state.cache_path}{shown}")
     status = stack.engine_status(sample_seconds=0.0 if state.health == "healthy" else 1.0)
-    print(status.detail)
+    print(sanitize.shown(status.detail))
     return 0 if status.phase is Phase.READY else EXIT_NOT_READY
 
 

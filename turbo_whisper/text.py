@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from turbo_whisper.sanitize import strip_controls
+
 # What Whisper models are known to invent for silence or near-silence. Dropped only when
 # the clip itself was quiet, so a person who really says "thank you" still gets it.
 HALLUCINATIONS = frozenset({
@@ -29,8 +31,9 @@ def is_hallucination(transcript: str, loudest_dbfs: float) -> bool:
 
 def finish(transcript: str, replacements: tuple[tuple[str, str], ...] = (),
            trailing_space: bool = False) -> str:
-    """Trim, apply the user's replacement table, and add the optional trailing space."""
-    text = transcript.strip()
+    """Drop control characters (a server's ESC or CR must not reach the clipboard or the
+    window it is pasted into), trim, apply the user's replacements, add the trailing space."""
+    text = strip_controls(transcript).strip()
     for find, replacement in replacements:
         text = text.replace(find, replacement)
     if trailing_space and text:

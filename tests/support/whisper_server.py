@@ -52,7 +52,8 @@ HUGE_BODY_BYTES = 50 * 1024 * 1024
 DEFAULT_KEEPALIVE_SECONDS = 5.0
 REQUEST_READ_SECONDS = 60.0
 FAULT_PATTERN = re.compile(
-    r"^(status:[1-5]\d\d|html|malformed|empty|slow:\d+(\.\d+)?|reset|die|huge)$"
+    r"^(status:[1-5]\d\d|html|malformed|empty|slow:\d+(\.\d+)?|reset|die|huge"
+    r"|echo-auth|controls|controls-error)$"
 )
 START_TIME = int(time.time())
 
@@ -295,6 +296,17 @@ class Faults:
                 return None
             self._queue[0][1] -= 1
             return self._queue[0][0]
+
+    def take_if(self, kind: str) -> bool:
+        """Consume the next fault only if it is `kind` (a fault of every route, not only
+        transcriptions)."""
+        with self._lock:
+            while self._queue and self._queue[0][1] <= 0:
+                self._queue.pop(0)
+            if not self._queue or self._queue[0][0] != kind:
+                return False
+            self._queue[0][1] -= 1
+            return True
 
     def pending(self) -> list[dict]:
         with self._lock:
@@ -809,6 +821,8 @@ class App:
         if request.path.startswith("/__test__/"):
             return self.test_route(request)
         self.stats.record_request(request.path)
+        if self.faults.take_if("echo-auth"):
+            return echo_auth_reply(request)
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return json_reply(401, {"error": {"message": "Invalid API key",
                                               "type": "authentication_error"}})
@@ -852,6 +866,10 @@ class App:
             return Reply(200, b'{"text": "Open the wind')
         if name == "huge":
             return huge_reply()
+        if name == "controls":
+            return Reply(200, json.dumps({"text": CONTROLS_TRANSCRIPT}).encode())
+        if name == "controls-error":
+            return Reply(500, json.dumps({"detail": CONTROLS_ERROR}).encode())
         if name == "slow":
             time.sleep(float(argument))
             return None
@@ -861,6 +879,21 @@ class App:
             log("fault: the server process exits now")
             os._exit(70)
         return None  # "empty" is applied once the form is read
+
+
+# Control characters a terminal or a pasted-into window would obey: OSC title, CSI colour
+# and clear-screen, BEL, NUL, CR, and the one-byte C1 CSI.
+CONTROLS_TRANSCRIPT = (" Open\x1b]0;owned\x07 the\x1b[31m window\x00 please.\r\x9b2J"
+                       "\x1b[0m")
+CONTROLS_ERROR = "model crashed\x1b[2J\x1b[31m\x07\rAll good, nothing to see\x00"
+
+
+def echo_auth_reply(request: Request) -> Reply:
+    """A 401 that echoes the Authorization header back, JSON-escaped as PHP's json_encode
+    does (`\\/` for `/`): what a careless proxy or server answers."""
+    echoed = (request.headers.get("Authorization") or "").replace("/", "\\/")
+    body = '{"error": {"message": "Invalid credentials: ' + echoed + '"}}'
+    return Reply(401, body.encode("utf-8"))
 
 
 def _status_phrase(code: int) -> str:

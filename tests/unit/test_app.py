@@ -355,7 +355,7 @@ def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path):
     app.shutdown()
 
 
-def test_an_unreadable_kept_recording_is_reported_and_left_while_the_rest_go_out(tmp_path, caplog):
+def test_a_damaged_kept_recording_is_set_aside_once_while_the_rest_go_out(tmp_path, caplog):
     from turbo_whisper.audio import encode_wav
 
     spool = Spool(tmp_path / "spool")
@@ -364,7 +364,8 @@ def test_an_unreadable_kept_recording_is_reported_and_left_while_the_rest_go_out
     output = ListOutput()
     app = make(tmp_path, ListRecorder(), ScriptedEngine(), output)
     wait_for(lambda: output.texts == ["clip 6"])
-    assert "cannot be read" in caplog.text and broken.path.exists()
+    assert "is damaged" in caplog.text and not broken.path.exists()
+    assert (tmp_path / "undelivered" / broken.path.name).read_bytes() == b"not a wav at all"
     app.shutdown()
 
 
