@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,6 +28,7 @@ from turbo_whisper.audio import (
     loudest_dbfs,
 )
 from turbo_whisper.config import Settings
+from turbo_whisper.cue_echo import CueEraser
 from turbo_whisper.errors import (
     ClipboardError,
     DeviceError,
@@ -35,7 +36,7 @@ from turbo_whisper.errors import (
     SpoolError,
     TurboWhisperError,
 )
-from turbo_whisper.feedback import Feedback
+from turbo_whisper.feedback import Feedback, cue_samples
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
@@ -151,6 +152,7 @@ class Dictation:
         self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
         self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
+        self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self._flac = settings.upload_format == "flac"
@@ -252,6 +254,11 @@ class Dictation:
         new = self.recorder.read_new()  # type: ignore[attr-defined]
         self._unsent = np.concatenate([self._unsent, new]) if len(new) else self._unsent
         rate = self.recorder.samplerate  # type: ignore[attr-defined]
+        if self._cue_echo.pending:  # nothing is cut before the start cue is out
+            self._cue_echo.locate(self._unsent, rate, final=False)
+            if self._cue_echo.pending:
+                return
+            self._unsent = self._cue_echo.silence(self._unsent)
         cut = segment.find_cut(self._unsent, rate, self.settings.silence_threshold_db)
         if cut is None:
             return
@@ -294,6 +301,7 @@ class Dictation:
     def _start_recording(self) -> None:
         if self._state is State.RECORDING:
             return
+        hushed = self.feedback.hush()  # an earlier cue must not sound into this dictation
         try:
             self.recorder.start()
         except DeviceError as exc:
@@ -304,6 +312,7 @@ class Dictation:
         self._unsent = np.zeros(0, dtype=np.int16)
         self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
         self._set_state(State.RECORDING)
+        self._cue_echo.reset(self.feedback.sounds, hushed)
         self.feedback.cue("start")
         log.info("Recording.")
 
@@ -313,6 +322,8 @@ class Dictation:
         recording = self.recorder.stop()
         self._set_state(State.IDLE)
         self.feedback.cue("stop")
+        self._cue_echo.locate(recording.samples, recording.samplerate, final=True)
+        recording = replace(recording, samples=self._cue_echo.silence(recording.samples))
         if self._group is None:
             self._take(recording)
         else:  # earlier parts are on their way: send the rest, which completes the dictation
@@ -541,7 +552,7 @@ class Dictation:
                 self._hold(job)
                 return
             self.feedback.tell("error", f"{exc} The transcript is saved in {saved}: {words}")
-            self.feedback.cue("error")
+            self._cue_unless_recording("error")
             self._done(job)
             return
         self._done(job)
@@ -560,7 +571,14 @@ class Dictation:
                            notify=False)
         preview = " ".join(words.split()[:6]) + ("…" if count > 6 else "")
         self.feedback.notify("info", f"Copied: {preview}")
-        self.feedback.cue("done")
+        self._cue_unless_recording("done")
+
+    def _cue_unless_recording(self, name: str) -> None:
+        """A cue from the worker, unless a dictation is being recorded: it would be in it."""
+        with self._lock:
+            recording = self._state is State.RECORDING
+        if not recording:
+            self.feedback.cue(name)
 
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again

@@ -29,3 +29,16 @@ def test_start_and_stop_with_cues_on_never_crash_the_client(warm_server, client)
     assert run.process.poll() is None, run.log()[-3000:]
     assert run.log().count("Recording.") == CYCLES
     assert run.terminate() == 0
+
+
+def test_the_start_cue_is_not_recorded_into_the_dictation(warm_server, client):
+    """The sound server here plays into the microphone, as loudspeakers do: a silent
+    dictation with the cue in it would pass for speech and be sent."""
+    run = client(warm_server.url).start()
+    for _ in range(3):
+        assert run.command("toggle").returncode == 0
+        time.sleep(1.5)
+        assert run.command("toggle").returncode == 0
+    run.wait(lambda: run.log().count("Nothing was heard") == 3, 20, "three silent dictations")
+    assert "Transcribing" not in run.log()
+    assert run.terminate() == 0
