@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, segment, text
+from turbo_whisper import history, journal, segment, text
 from turbo_whisper.audio import (
     Recording,
     decode_wav,
@@ -153,6 +153,8 @@ class Dictation:
         self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
+        self._journal: journal.Journal | None = None  # the recording in progress, on disk
+        self.recovered = 0  # recordings an earlier run left unfinished, found at start
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self._flac = settings.upload_format == "flac"
@@ -167,6 +169,7 @@ class Dictation:
 
     def start(self) -> None:
         """Queue what earlier runs left behind, then start the controller and the worker."""
+        self._recover()
         self._queue_entries(self.spool.pending())
         if self._jobs.qsize():
             self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
@@ -175,6 +178,28 @@ class Dictation:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _recover(self) -> None:
+        """Finish what a crash interrupted: recordings half made, files half renamed."""
+        for saved in self.spool.settle_sent():
+            self.feedback.tell("warning", "A transcript was being delivered when the client "
+                               "stopped; it may not have reached the clipboard, so it is not "
+                               f"sent again: it is saved in {saved}.")
+        finished = self.spool.recover_temporary()
+        recovered = journal.recover(self.spool, self._worth_sending)
+        self.recovered = len(finished) + len(recovered)
+        for entry in recovered:
+            self.feedback.tell("info", f"Recovered {entry.seconds:.1f} s of a recording that "
+                               "was interrupted by a crash; it is sent like any other.",
+                               notify=False)
+
+    def _worth_sending(self, samples: np.ndarray, rate: int) -> bool:
+        """Long and loud enough to be a dictation (the start cue not counted)."""
+        self._cue_echo.reset(True)
+        self._cue_echo.locate(samples, rate, final=True)
+        samples = self._cue_echo.silence(samples)
+        return (len(samples) >= MIN_SECONDS * rate
+                and loudest_dbfs(samples, rate) >= self.settings.silence_threshold_db)
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Keep a recording in progress, let the worker finish briefly, then stop."""
@@ -193,6 +218,7 @@ class Dictation:
 
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
+        self._recover()
         self._queue_entries(self.spool.pending())
         while not self._jobs.empty():
             job = self._jobs.get()
@@ -266,21 +292,36 @@ class Dictation:
         self._cut_frames += cut
         if loudest_dbfs(part, rate) >= self.settings.silence_threshold_db:
             self._queue_part(part, rate, last=False)
+        if self._journal is not None:
+            self._journal.mark_spooled(self._cut_frames, self._part_index)
 
     def _queue_part(self, samples: np.ndarray, rate: int, last: bool) -> None:
         if self._group is None:
-            self._group = self.spool.new_name()
+            self._group = self._journal.name if self._journal else self.spool.new_name()
         name = f"{self._group}.p{self._part_index:03d}"
         self._part_index += 1
         loudest = loudest_dbfs(samples, rate)
         silent = len(samples) < MIN_SECONDS * rate or loudest < self.settings.silence_threshold_db
         wav = encode_wav(samples, rate)
+        entry = self._keep(wav, name, final=last)
+        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
+
+    def _keep(self, wav: bytes, name: str | None, final: bool) -> SpoolEntry | None:
+        """Put a recording (or a part) in the spool; the finished recording's journal goes
+        then, before it is queued, so that a restart never sends it a second time."""
         entry = None
         try:
             entry = self.spool.put(wav, name)
         except SpoolError as exc:
             self.feedback.tell("error", str(exc))
-        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
+        if final:
+            self._drop_journal()
+        return entry
+
+    def _drop_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.remove()
+            self._journal = None
 
     def _toggle(self) -> None:
         if self._state is State.RECORDING:
@@ -311,6 +352,7 @@ class Dictation:
         self._group, self._part_index, self._cut_frames = None, 0, 0
         self._unsent = np.zeros(0, dtype=np.int16)
         self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
+        self._journal = journal.begin(self.spool, self.recorder, self.spool.new_name())
         self._set_state(State.RECORDING)
         self._cue_echo.reset(self.feedback.sounds, hushed)
         self.feedback.cue("start")
@@ -320,6 +362,8 @@ class Dictation:
         if self._state is not State.RECORDING:
             return
         recording = self.recorder.stop()
+        if self._journal is not None:
+            self._journal.finish()  # what it lacks is in `recording`, put in the spool next
         self._set_state(State.IDLE)
         self.feedback.cue("stop")
         self._cue_echo.locate(recording.samples, recording.samplerate, final=True)
@@ -332,6 +376,7 @@ class Dictation:
     def _cancel_recording(self) -> None:
         if self._state is State.RECORDING:
             self.recorder.stop()
+            self._drop_journal()
             self._set_state(State.IDLE)
             self.feedback.tell("info", "Recording cancelled; nothing was sent.", notify=False)
 
@@ -356,16 +401,13 @@ class Dictation:
         """Check a finished recording, keep it on disk, and queue it for transcription."""
         loudest = loudest_dbfs(recording.samples, recording.samplerate)
         if recording.seconds < MIN_SECONDS or loudest < self.settings.silence_threshold_db:
+            self._drop_journal()
             self.feedback.tell("info", "Nothing was heard (the recording was silent); "
                                "check the microphone if you spoke.")
             self.feedback.cue("error")
             return
         wav = encode_wav(recording.samples, recording.samplerate)
-        entry = None
-        try:
-            entry = self.spool.put(wav)
-        except SpoolError as exc:
-            self.feedback.tell("error", str(exc))
+        entry = self._keep(wav, self._journal.name if self._journal else None, final=True)
         self._queue(Job(wav, recording.seconds, loudest, entry))
 
     # --- worker: owns network and clipboard ----------------------------------------------
@@ -541,6 +583,7 @@ class Dictation:
                                "audio; nothing was copied.")
             self._done(job)
             return
+        self._mark_sent(job, words)
         try:
             self.output.deliver(words)
         except ClipboardError as exc:
@@ -579,6 +622,15 @@ class Dictation:
             recording = self._state is State.RECORDING
         if not recording:
             self.feedback.cue(name)
+
+    def _mark_sent(self, job: Job, words: str) -> None:
+        """On disk before the clipboard: a crash from here on must not send it again."""
+        if job.entry is not None:
+            try:
+                self.spool.mark_sent(job.entry, words)
+            except OSError as exc:
+                log.warning("Could not note the delivery on disk (%s); a crash in the next "
+                            "moment would send this recording again.", exc)
 
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again
