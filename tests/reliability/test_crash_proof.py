@@ -8,12 +8,17 @@ driven with `turbo-whisper toggle` as a desktop shortcut would.
 from __future__ import annotations
 
 import time
+import wave
 
 import pytest
+from reliability_kit import kept, set_clipboard, start_recording, stop_recording
+from support.client import ClientProcess, clipboard_with, read_clipboard
 
 pytestmark = pytest.mark.integration
 
 CYCLES = 40
+REPORT = "please send the report by friday"
+TWO_PHRASES = "please send the report by friday. good morning everyone, open the window please."
 
 
 def test_start_and_stop_with_cues_on_never_crash_the_client(warm_server, client):
@@ -42,3 +47,90 @@ def test_the_start_cue_is_not_recorded_into_the_dictation(warm_server, client):
     run.wait(lambda: run.log().count("Nothing was heard") == 3, 20, "three silent dictations")
     assert "Transcribing" not in run.log()
     assert run.terminate() == 0
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+def wav_seconds(path) -> float:
+    with wave.open(str(path), "rb") as reader:
+        return reader.getnframes() / reader.getframerate()
+
+
+def journals(run: ClientProcess) -> list:
+    return sorted(run.spool.glob("*.rec"))
+
+
+def delivered(run: ClientProcess) -> int:
+    return int(run.status()["delivered"])
+
+
+def restarted_delivers_once(client, warm_server, xvfb, first: ClientProcess, word: str) -> str:
+    """Start the client again on the same files: the words come once, and only once."""
+    again = client(warm_server.url, home=first.home).start()
+    text = clipboard_with(xvfb, word, again)
+    again.wait(lambda: not kept(again) and not journals(again), 10, "the spool to empty")
+    time.sleep(1.0)
+    assert delivered(again) == 1, again.log()
+    assert again.terminate() == 0
+    third = client(warm_server.url, home=first.home).start()
+    time.sleep(1.0)
+    assert delivered(third) == 0 and "earlier recording" not in third.log()
+    assert third.terminate() == 0
+    return text
+
+
+def test_killed_while_speaking_the_audio_up_to_the_last_second_is_delivered_once(
+        xvfb, pulse, speech, warm_server, client):
+    wav = speech(TWO_PHRASES)
+    run = client(warm_server.url).start()
+    run.wait_log("Ready:")
+    set_clipboard(xvfb, "marker before the crash")
+    start_recording(run)
+    playing = pulse.play_async(wav)
+    time.sleep(wav_seconds(wav) * 0.8)  # the first phrase said, the second not finished
+    on_disk = journals(run)
+    run.process.kill()  # SIGKILL, in the middle of speaking
+    run.process.wait(10)
+    playing.wait(30)
+    assert len(on_disk) == 1 and on_disk[0].stat().st_size > 16000  # half a second or more
+    assert b"marker" in read_clipboard(xvfb)
+
+    text = restarted_delivers_once(client, warm_server, xvfb, run, "report")
+    assert "friday" in text.lower()
+    assert "Recovered" in (run.home / "client.log").read_text()
+
+
+def test_killed_right_after_stop_the_recording_is_delivered_once(xvfb, pulse, speech,
+                                                                 warm_server, client):
+    run = client(warm_server.url).start()
+    run.wait_log("Ready:")
+    set_clipboard(xvfb, "marker before the crash")
+    start_recording(run)
+    pulse.play(speech(REPORT))
+    stop_recording(run)
+    run.process.kill()
+    run.process.wait(10)
+    if b"friday" in read_clipboard(xvfb).lower():
+        pytest.skip("the transcript was faster than the kill")
+    text = restarted_delivers_once(client, warm_server, xvfb, run, "report")
+    assert "friday" in text.lower()
+
+
+def test_killed_after_the_clipboard_the_recording_is_not_sent_again(xvfb, pulse, speech,
+                                                                    warm_server, client):
+    run = client(warm_server.url).start()
+    run.wait_log("Ready:")
+    set_clipboard(xvfb, "marker before the dictation")
+    start_recording(run)
+    pulse.play(speech(REPORT))
+    stop_recording(run)
+    clipboard_with(xvfb, "report", run)
+    run.process.kill()
+    run.process.wait(10)
+    set_clipboard(xvfb, "marker after the crash")
+    again = client(warm_server.url, home=run.home).start()
+    time.sleep(2.0)
+    assert delivered(again) == 0 and b"marker" in read_clipboard(xvfb)
+    assert not kept(again) and not journals(again)
+    assert again.terminate() == 0
