@@ -191,9 +191,9 @@ start_background() {
   local pid
   printf '\n=== %s: Turbo Whisper starts ===\n' "$(date '+%Y-%m-%d %H:%M:%S')" >>"$log_file"
   if command -v setsid >/dev/null; then
-    setsid "$client" run >>"$log_file" 2>&1 </dev/null 9>&- &
+    setsid "$client" run --supervised >>"$log_file" 2>&1 </dev/null 9>&- &
   else
-    nohup "$client" run >>"$log_file" 2>&1 </dev/null 9>&- &
+    nohup "$client" run --supervised >>"$log_file" 2>&1 </dev/null 9>&- &
   fi
   pid=$!
   printf '%s\n' "$pid" >"$pid_file"
@@ -239,7 +239,7 @@ main() {
     fi
     printf '%s\n' "$$" >"$pid_file"
     exec 9>&-
-    exec "$client" run
+    exec "$client" run --supervised
   fi
   start_background
   if [[ "$with_server" == true ]]; then

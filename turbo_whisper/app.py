@@ -154,7 +154,7 @@ class Dictation:
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
         self._journal: journal.Journal | None = None  # the recording in progress, on disk
-        self.recovered = 0  # recordings an earlier run left unfinished, found at start
+        self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self._flac = settings.upload_format == "flac"
@@ -170,7 +170,9 @@ class Dictation:
     def start(self) -> None:
         """Queue what earlier runs left behind, then start the controller and the worker."""
         self._recover()
-        self._queue_entries(self.spool.pending())
+        pending = self.spool.pending()
+        self.recovered = len({entry.group or entry.name for entry in pending})
+        self._queue_entries(pending)
         if self._jobs.qsize():
             self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
                                "as soon as the server is ready.", notify=False)
@@ -185,10 +187,8 @@ class Dictation:
             self.feedback.tell("warning", "A transcript was being delivered when the client "
                                "stopped; it may not have reached the clipboard, so it is not "
                                f"sent again: it is saved in {saved}.")
-        finished = self.spool.recover_temporary()
-        recovered = journal.recover(self.spool, self._worth_sending)
-        self.recovered = len(finished) + len(recovered)
-        for entry in recovered:
+        self.spool.recover_temporary()
+        for entry in journal.recover(self.spool, self._worth_sending):
             self.feedback.tell("info", f"Recovered {entry.seconds:.1f} s of a recording that "
                                "was interrupted by a crash; it is sent like any other.",
                                notify=False)

@@ -7,11 +7,13 @@ driven with `turbo-whisper toggle` as a desktop shortcut would.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import wave
 
 import pytest
-from reliability_kit import kept, set_clipboard, start_recording, stop_recording
+from reliability_kit import kept, set_clipboard, start_recording, stop_recording, wait_for
 from support.client import ClientProcess, clipboard_with, read_clipboard
 
 pytestmark = pytest.mark.integration
@@ -134,3 +136,37 @@ def test_killed_after_the_clipboard_the_recording_is_not_sent_again(xvfb, pulse,
     assert delivered(again) == 0 and b"marker" in read_clipboard(xvfb)
     assert not kept(again) and not journals(again)
     assert again.terminate() == 0
+
+
+# --------------------------------------------------------------------------- supervised
+
+
+def client_pid(run: ClientProcess) -> int:
+    """The supervised client's own process (the holder of the single-instance lock)."""
+    holder = (run.home / "runtime" / "turbo-whisper" / "instance.lock").read_text().strip()
+    return int(holder)
+
+
+def test_a_supervised_client_killed_mid_dictation_is_back_and_says_what_happened(
+        xvfb, pulse, speech, warm_server, client):
+    run = client(warm_server.url).start("--supervised")
+    run.wait_log("Ready:")
+    set_clipboard(xvfb, "marker before the crash")
+    first = client_pid(run)
+    assert first != run.process.pid
+    start_recording(run)
+    pulse.play(speech(REPORT))
+    time.sleep(1.0)
+    os.kill(first, signal.SIGKILL)
+
+    run.wait_log("restarted after a crash; 1 recording(s) recovered", timeout=30)
+    text = clipboard_with(xvfb, "report", run)
+    assert "friday" in text.lower()
+    log = run.log()
+    assert "stopped unexpectedly (killed by SIGKILL)" in log
+    assert log.count("restarted after a crash") == 1
+    assert client_pid(run) != first and run.process.poll() is None
+    assert run.status()["state"] == "idle"
+    assert run.terminate() == 0  # the stop reaches the client, which stops cleanly
+    wait_for(lambda: not os.path.exists(f"/proc/{client_pid(run)}"), 10, "the client to stop")
+    assert "Stopping." in run.log()
