@@ -246,7 +246,7 @@ class Dictation:
             "toggle": self._toggle, "start": self._start_recording, "stop": self._stop_recording,
             "cancel": self._cancel_recording, "limit": self._limit_reached,
             "hotkey_down": self._hotkey_down, "hotkey_up": self._hotkey_up,
-            "retry": self._retry_held, "status": lambda: None,
+            "retry": self._retry_held, "status": lambda: None, "cue": self._cue_when_idle,
         }
         while True:
             try:
@@ -617,10 +617,12 @@ class Dictation:
         self._cue_unless_recording("done")
 
     def _cue_unless_recording(self, name: str) -> None:
-        """A cue from the worker, unless a dictation is being recorded: it would be in it."""
-        with self._lock:
-            recording = self._state is State.RECORDING
-        if not recording:
+        """A cue from the worker goes through the controller, which owns the cues: it is
+        not played while a dictation is recorded (it would be in it)."""
+        self.post("cue", name)
+
+    def _cue_when_idle(self, name: str) -> None:
+        if self._state is not State.RECORDING:
             self.feedback.cue(name)
 
     def _mark_sent(self, job: Job, words: str) -> None:

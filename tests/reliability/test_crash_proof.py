@@ -11,6 +11,7 @@ import os
 import signal
 import time
 import wave
+from pathlib import Path
 
 import pytest
 from reliability_kit import kept, set_clipboard, start_recording, stop_recording, wait_for
@@ -170,3 +171,58 @@ def test_a_supervised_client_killed_mid_dictation_is_back_and_says_what_happened
     assert run.terminate() == 0  # the stop reaches the client, which stops cleanly
     wait_for(lambda: not os.path.exists(f"/proc/{client_pid(run)}"), 10, "the client to stop")
     assert "Stopping." in run.log()
+
+
+# --------------------------------------------------------------------------- soak
+
+SOAK = 200
+SPOKEN_EVERY = 10
+SOAK_PHRASE = "good morning everyone"
+
+
+def children(pid: int) -> int:
+    """How many processes have `pid` as their parent (finished cue players not reaped count)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        count += int(fields[1]) == pid
+    return count
+
+
+def test_two_hundred_dictations_with_default_settings(xvfb, pulse, speech, warm_server, client,
+                                                      monkeypatch):
+    """Short clips, cues and notifications on: most are silent (start, stop and error cues
+    around an opening and closing microphone), every tenth is spoken and must arrive."""
+    from turbo_whisper.control import send
+
+    phrase = speech(SOAK_PHRASE)
+    run = client(warm_server.url).start()
+    run.wait_log("Ready:")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", run.env["XDG_RUNTIME_DIR"])
+    spoken = 0
+    for number in range(SOAK):
+        assert send("start")["state"] == "recording", (number, run.log()[-2000:])
+        if number % SPOKEN_EVERY == 0:
+            set_clipboard(xvfb, f"marker {number}")
+            pulse.play(phrase)
+            spoken += 1
+        else:
+            time.sleep(0.2 + 0.05 * (number % 3))
+        assert send("stop")["state"] == "idle", (number, run.log()[-2000:])
+        if number % SPOKEN_EVERY == 0:
+            assert "morning" in clipboard_with(xvfb, "morning", run).lower()
+    run.wait(lambda: (lambda state: state["pending"] == state["held"])(run.status()), 60,
+             "the queue to empty")
+    log = run.log()
+    assert run.process.poll() is None, log[-3000:]
+    assert log.count("Recording.") == SOAK
+    assert log.count("Copied ") == spoken == run.status()["delivered"]
+    kept_audible = log.count("No words were recognised")
+    assert log.count("Nothing was heard") + spoken + kept_audible == SOAK, log[-3000:]
+    assert len(kept(run)) == kept_audible  # anything heard and not delivered is kept
+    assert children(run.process.pid) < 10  # cue players are collected
+    assert "Traceback" not in log and "Sound cues are off" not in log
+    assert run.terminate() == 0
