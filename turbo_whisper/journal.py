@@ -25,7 +25,7 @@ import numpy as np
 
 from turbo_whisper.audio import encode_wav
 from turbo_whisper.paths import private_dir
-from turbo_whisper.spool import Spool, write_private
+from turbo_whisper.spool import Spool, fsync_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class Journal:
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            fsync_dir(self.path.parent)  # the new file's name survives a power cut too
+        except OSError:
+            pass
         while not self._stop.wait(SYNC_EVERY_SECONDS):
             self._flush()
 

@@ -55,13 +55,13 @@ def write_private(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -149,7 +149,7 @@ class Spool:
                 temporary.unlink(missing_ok=True)
                 continue
             os.replace(temporary, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             log.info("Finished %s, which a crash left as a hidden temporary file.", target.name)
             if target.suffix in (".wav", ".flac"):
                 finished.append(SpoolEntry(target))
@@ -167,7 +167,7 @@ class Spool:
             write_private(folder / f"{self.new_name()}.wav", audio)
         for entry in entries:
             os.replace(entry.path, folder / entry.path.name)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return folder
 
     def keep_text(self, entry: SpoolEntry | None, transcript: str) -> Path:

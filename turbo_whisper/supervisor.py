@@ -175,7 +175,9 @@ class RunMarker:
         crashed = self.path.exists()
         try:
             private_dir(self.path.parent)
-            self.path.write_text(f"{os.getpid()}\n", encoding="utf-8")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()}\n")
         except OSError as exc:
             log.warning("Cannot note the run in %s (%s); a crash will not be told at the "
                         "next start.", self.path, exc)

@@ -74,6 +74,7 @@ def test_the_child_is_the_client_without_the_supervision():
 def test_the_run_marker_tells_a_crash_from_a_clean_stop(tmp_path):
     marker = RunMarker(tmp_path / "state" / "running")
     assert marker.begin() is False
+    assert marker.path.stat().st_mode & 0o777 == 0o600  # readable by its owner only
     marker.end()
     assert marker.begin() is False  # the clean stop was noted
     assert RunMarker(marker.path).begin() is True  # no end: that run crashed
