@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from turbo_whisper.cli import EXIT_USAGE
 from turbo_whisper.paths import private_dir, state_dir
 
 log = logging.getLogger("turbo_whisper")
@@ -34,7 +35,6 @@ CRASH_WINDOW = 300.0
 STEADY_SECONDS = 300.0  # a run this long resets the back-off
 LAST_WORDS = 20  # lines of the child's output kept for the crash report
 EXIT_CRASH_LOOP = 4
-EXIT_USAGE = 2
 
 
 def describe(returncode: int) -> str:
