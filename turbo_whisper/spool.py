@@ -114,8 +114,14 @@ class Spool:
         return entry.path.with_suffix(SENT)
 
     def mark_sent(self, entry: SpoolEntry, transcript: str) -> None:
-        """Say on disk, before the transcript is delivered, that it is being delivered."""
-        write_private(self._sent_marker(entry), transcript.encode("utf-8"))
+        """Say on disk, before the transcript is delivered, that it is being delivered.
+
+        Not synced: the note must outlive the process (a kill), which the page cache does;
+        a power cut takes the clipboard with it, and then sending it again is right.
+        """
+        fd = os.open(self._sent_marker(entry), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(transcript.encode("utf-8"))
 
     def settle_sent(self) -> list[Path]:
         """Recordings whose delivery a crash interrupted: remove them (with every part of
