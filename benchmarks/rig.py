@@ -381,8 +381,9 @@ class InProcessClient:
 
         self.marks = Marks()
         self.delivered: queue.Queue[tuple[float, str]] = queue.Queue()
-        self.settings = Settings(**{"server_url": server_url, "sounds": False,
-                                    "notifications": False, **settings})
+        # Default settings, sound cues on; notifications have no service to go to here.
+        self.settings = Settings(**{"server_url": server_url, "notifications": False,
+                                    **settings})
         preroll_ms = getattr(self.settings, "preroll_ms", 0)
         extra = {"preroll_ms": preroll_ms} if preroll_ms else {}  # as `turbo-whisper run` does
         self.recorder = _timed(Recorder, self.marks, ("start", "stop"))(
@@ -391,7 +392,8 @@ class InProcessClient:
         self.engine = _timed(ServerClient, self.marks, ("transcribe",))(self.settings)
         spool = _timed(Spool, self.marks, ("put",))(work / "spool")
         self.app = Dictation(self.settings, self.recorder, self.engine, spool,
-                             _TimedOutput(Clipboard(), self.delivered), Feedback(False))
+                             _TimedOutput(Clipboard(), self.delivered),
+                             Feedback(False, self.settings.sounds, work / "cues"))
         self.hotkey = None
         if hotkey:
             self.hotkey = HotkeyListener(self.settings.hotkey, self._on_hotkey,

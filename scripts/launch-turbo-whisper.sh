@@ -227,10 +227,11 @@ start_server() {
   fi
 }
 
-# The one place the client is started; the words before it say how: `exec` in this
-# terminal (or under systemd), `exec setsid` in a background job detached from it.
+# The one place the client is started, supervised (started again after a crash); the words
+# before it say how: `exec` in this terminal (or under systemd), `exec setsid` in a
+# background job detached from it.
 start_client() {
-  "$@" "$client" run
+  "$@" "$client" run --supervised
 }
 
 # Starts the client detached from this terminal; fails if it dies at once (it says why).

@@ -13,12 +13,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, segment, text
+from turbo_whisper import history, journal, segment, text
 from turbo_whisper.audio import (
     Recording,
     decode_wav,
@@ -28,6 +28,7 @@ from turbo_whisper.audio import (
     loudest_dbfs,
 )
 from turbo_whisper.config import Settings
+from turbo_whisper.cue_echo import CueEraser
 from turbo_whisper.errors import (
     ClipboardError,
     DeviceError,
@@ -35,7 +36,7 @@ from turbo_whisper.errors import (
     SpoolError,
     TurboWhisperError,
 )
-from turbo_whisper.feedback import Feedback
+from turbo_whisper.feedback import Feedback, cue_samples
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
@@ -181,6 +182,9 @@ class Dictation:
         self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
         self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
+        self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
+        self._journal: journal.Journal | None = None  # the recording in progress, on disk
+        self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self._flac = settings.upload_format == "flac"
@@ -195,7 +199,10 @@ class Dictation:
 
     def start(self) -> None:
         """Queue what earlier runs left behind, then start the controller and the worker."""
-        self._queue_entries(self.spool.pending())
+        self._recover()
+        pending = self.spool.pending()
+        self.recovered = len({entry.group or entry.name for entry in pending})
+        self._queue_entries(pending)
         if self._jobs.qsize():
             self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
                                "as soon as the server is ready.", notify=False)
@@ -203,6 +210,26 @@ class Dictation:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _recover(self) -> None:
+        """Finish what a crash interrupted: recordings half made, files half renamed."""
+        for saved in self.spool.settle_sent():
+            self.feedback.tell("warning", "A transcript was being delivered when the client "
+                               "stopped; it may not have reached the clipboard, so it is not "
+                               f"sent again: it is saved in {saved}.")
+        self.spool.recover_temporary()
+        for entry in journal.recover(self.spool, self._worth_sending):
+            self.feedback.tell("info", f"Recovered {entry.seconds:.1f} s of a recording that "
+                               "was interrupted by a crash; it is sent like any other.",
+                               notify=False)
+
+    def _worth_sending(self, samples: np.ndarray, rate: int) -> bool:
+        """Long and loud enough to be a dictation (the start cue not counted)."""
+        self._cue_echo.reset(True)
+        self._cue_echo.locate(samples, rate, final=True)
+        samples = self._cue_echo.silence(samples)
+        return (len(samples) >= MIN_SECONDS * rate
+                and loudest_dbfs(samples, rate) >= self.settings.silence_threshold_db)
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Keep a recording in progress, let the worker finish briefly, then stop."""
@@ -221,6 +248,7 @@ class Dictation:
 
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
+        self._recover()
         self._queue_entries(self.spool.pending())
         while not self._jobs.empty():
             job = self._jobs.get()
@@ -259,7 +287,7 @@ class Dictation:
             "toggle": self._toggle, "start": self._start_recording, "stop": self._stop_recording,
             "cancel": self._cancel_recording, "limit": self._limit_reached,
             "hotkey_down": self._hotkey_down, "hotkey_up": self._hotkey_up,
-            "retry": self._retry_held, "status": lambda: None,
+            "retry": self._retry_held, "status": lambda: None, "cue": self._cue_when_idle,
         }
         while True:
             try:
@@ -295,6 +323,11 @@ class Dictation:
         new = self.recorder.read_new()  # type: ignore[attr-defined]
         self._unsent = np.concatenate([self._unsent, new]) if len(new) else self._unsent
         rate = self.recorder.samplerate  # type: ignore[attr-defined]
+        if self._cue_echo.pending:  # nothing is cut before the start cue is out
+            self._cue_echo.locate(self._unsent, rate, final=False)
+            if self._cue_echo.pending:
+                return
+            self._unsent = self._cue_echo.silence(self._unsent)
         cut = segment.find_cut(self._unsent, rate, self.settings.silence_threshold_db)
         if cut is None:
             return
@@ -302,21 +335,36 @@ class Dictation:
         self._cut_frames += cut
         if loudest_dbfs(part, rate) >= self.settings.silence_threshold_db:
             self._queue_part(part, rate, last=False)
+        if self._journal is not None:
+            self._journal.mark_spooled(self._cut_frames, self._part_index)
 
     def _queue_part(self, samples: np.ndarray, rate: int, last: bool) -> None:
         if self._group is None:
-            self._group = self.spool.new_name()
+            self._group = self._journal.name if self._journal else self.spool.new_name()
         name = f"{self._group}.p{self._part_index:03d}"
         self._part_index += 1
         loudest = loudest_dbfs(samples, rate)
         silent = len(samples) < MIN_SECONDS * rate or loudest < self.settings.silence_threshold_db
         wav = encode_wav(samples, rate)
+        entry = self._keep(wav, name, final=last)
+        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
+
+    def _keep(self, wav: bytes, name: str | None, final: bool) -> SpoolEntry | None:
+        """Put a recording (or a part) in the spool; the finished recording's journal goes
+        then, before it is queued, so that a restart never sends it a second time."""
         entry = None
         try:
             entry = self.spool.put(wav, name)
         except SpoolError as exc:
             self.feedback.tell("error", str(exc))
-        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
+        if final:
+            self._drop_journal()
+        return entry
+
+    def _drop_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.remove()
+            self._journal = None
 
     def _toggle(self) -> None:
         if self._state is State.RECORDING:
@@ -337,6 +385,7 @@ class Dictation:
     def _start_recording(self) -> None:
         if self._state is State.RECORDING:
             return
+        hushed = self.feedback.hush()  # an earlier cue must not sound into this dictation
         try:
             self.recorder.start()
         except DeviceError as exc:
@@ -346,7 +395,9 @@ class Dictation:
         self._group, self._part_index, self._cut_frames = None, 0, 0
         self._unsent = np.zeros(0, dtype=np.int16)
         self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
+        self._journal = journal.begin(self.spool, self.recorder, self.spool.new_name())
         self._set_state(State.RECORDING)
+        self._cue_echo.reset(self.feedback.sounds, hushed)
         self.feedback.cue("start")
         log.info("Recording.")
 
@@ -354,8 +405,12 @@ class Dictation:
         if self._state is not State.RECORDING:
             return
         recording = self.recorder.stop()
+        if self._journal is not None:
+            self._journal.finish()  # what it lacks is in `recording`, put in the spool next
         self._set_state(State.IDLE)
         self.feedback.cue("stop")
+        self._cue_echo.locate(recording.samples, recording.samplerate, final=True)
+        recording = replace(recording, samples=self._cue_echo.silence(recording.samples))
         if self._group is None:
             self._take(recording)
         else:  # earlier parts are on their way: send the rest, which completes the dictation
@@ -364,6 +419,7 @@ class Dictation:
     def _cancel_recording(self) -> None:
         if self._state is State.RECORDING:
             self.recorder.stop()
+            self._drop_journal()
             self._set_state(State.IDLE)
             self.feedback.tell("info", "Recording cancelled; nothing was sent.", notify=False)
 
@@ -388,16 +444,13 @@ class Dictation:
         """Check a finished recording, keep it on disk, and queue it for transcription."""
         loudest = loudest_dbfs(recording.samples, recording.samplerate)
         if recording.seconds < MIN_SECONDS or loudest < self.settings.silence_threshold_db:
+            self._drop_journal()
             self.feedback.tell("info", "Nothing was heard (the recording was silent); "
                                "check the microphone if you spoke.")
             self.feedback.cue("error")
             return
         wav = encode_wav(recording.samples, recording.samplerate)
-        entry = None
-        try:
-            entry = self.spool.put(wav)
-        except SpoolError as exc:
-            self.feedback.tell("error", str(exc))
+        entry = self._keep(wav, self._journal.name if self._journal else None, final=True)
         self._queue(Job(wav, recording.seconds, loudest, entry))
 
     # --- worker: owns network and clipboard ----------------------------------------------
@@ -588,6 +641,7 @@ class Dictation:
                                "audio; nothing was copied.")
             self._done(job)
             return
+        self._mark_sent(job, words)
         try:
             self.output.deliver(words)
         except ClipboardError as exc:
@@ -599,7 +653,7 @@ class Dictation:
                 self._hold(job)
                 return
             self.feedback.tell("error", f"{exc} The transcript is saved in {saved}: {words}")
-            self.feedback.cue("error")
+            self._cue_unless_recording("error")
             self._done(job)
             return
         self._done(job)
@@ -618,7 +672,25 @@ class Dictation:
                            notify=False)
         preview = " ".join(words.split()[:6]) + ("…" if count > 6 else "")
         self.feedback.notify("info", f"Copied: {preview}")
-        self.feedback.cue("done")
+        self._cue_unless_recording("done")
+
+    def _cue_unless_recording(self, name: str) -> None:
+        """A cue from the worker goes through the controller, which owns the cues: it is
+        not played while a dictation is recorded (it would be in it)."""
+        self.post("cue", name)
+
+    def _cue_when_idle(self, name: str) -> None:
+        if self._state is not State.RECORDING:
+            self.feedback.cue(name)
+
+    def _mark_sent(self, job: Job, words: str) -> None:
+        """On disk before the clipboard: a crash from here on must not send it again."""
+        if job.entry is not None:
+            try:
+                self.spool.mark_sent(job.entry, words)
+            except OSError as exc:
+                log.warning("Could not note the delivery on disk (%s); a crash in the next "
+                            "moment would send this recording again.", exc)
 
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again

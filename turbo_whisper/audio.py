@@ -245,6 +245,12 @@ class Recorder:
             self._read_index = len(self._blocks)
         return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
 
+    def blocks_since(self, index: int) -> tuple[list[np.ndarray], int]:
+        """The blocks of this recording from block `index` on, and the index after them
+        (for the journal, which keeps its own place apart from read_new)."""
+        with self._lock:
+            return self._blocks[index:], max(index, len(self._blocks))
+
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         block = indata[:, 0].copy()
         with self._lock:

@@ -101,6 +101,10 @@ def make_engine(settings: Settings) -> EngineLike:
 # --- run --------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.supervised:
+        return _run_supervised(args)
+    import faulthandler
+
     from turbo_whisper.app import Dictation
     from turbo_whisper.audio import Recorder
     from turbo_whisper.control import ControlServer, InstanceLock
@@ -109,9 +113,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from turbo_whisper.output import clipboard_problem
     from turbo_whisper.paths import spool_dir
     from turbo_whisper.spool import Spool
+    from turbo_whisper.supervisor import RunMarker
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
+    faulthandler.enable()  # a crash in native code leaves its threads' tracebacks in the log
     lock = InstanceLock()
     lock.acquire()
     app: Dictation | None = None
@@ -132,7 +138,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     quitting = threading.Event()
     control = ControlServer(lambda command: _handle_command(app, command, quitting))
     control.start()
+    marker = RunMarker()
+    crashed = marker.begin()
     app.start()
+    if crashed:
+        feedback.tell("warning", f"Turbo Whisper restarted after a crash; {app.recovered} "
+                      "recording(s) recovered.")
     hotkey = _start_hotkey(settings, lambda: app.post("hotkey_down"), lambda: app.post("hotkey_up"))
     problem = clipboard_problem()
     if problem:
@@ -148,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     control.stop()
     app.shutdown()
     recorder.close()
+    marker.end()
     lock.release()
     return 0
 
@@ -186,6 +198,18 @@ def _start_hotkey(settings: Settings, press: Any, release: Any) -> Any:
             problems.append(str(exc))
     log.warning("%s", " ".join(problems))
     return None
+
+
+def _run_supervised(args: argparse.Namespace) -> int:
+    """`run --supervised`: the client as a child, started again after a crash."""
+    from turbo_whisper.feedback import Feedback
+    from turbo_whisper.supervisor import supervise
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    feedback = Feedback(settings.notifications)
+    argv = list(args.argv)
+    return supervise(argv[argv.index("run") + 1:], feedback.notify)
 
 
 def _container_progress(settings: Settings) -> Any:
@@ -442,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the dictation client (hotkey, microphone, clipboard)")
     _add_setting_flags(run)
+    run.add_argument("--supervised", action="store_true",
+                     help="start the client again if it crashes (the launch script uses this)")
     run.set_defaults(func=cmd_run)
 
     transcribe = commands.add_parser("transcribe", help="transcribe one WAV file and print the text")
@@ -526,6 +552,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -35,6 +35,10 @@ def data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / APP
 
 
+def cache_dir() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache") / APP
+
+
 def runtime_dir() -> Path:
     """The per-user runtime dir for the control socket and lock (tmpfs, 0700)."""
     base = os.environ.get("XDG_RUNTIME_DIR", "")

@@ -3,6 +3,11 @@
 Each recording is one WAV file, written atomically (temporary file, fsync, rename) with mode
 0600, and named so that sorting the names gives the order the recordings were made in. A
 file is removed only once its transcript has been delivered.
+
+Crash safety: a temporary file a kill left complete between write and rename is finished at
+the next start. Before a transcript goes to the clipboard, a `.sent` file holding it is
+written next to its recording: a restart that finds one does not send that recording again
+(it could not know whether the clipboard got it) and keeps the text for the user instead.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from turbo_whisper.paths import check_private, private_dir
 log = logging.getLogger(__name__)
 
 _counter = itertools.count()
+SENT = ".sent"
 
 
 @dataclass(frozen=True)
@@ -49,13 +55,13 @@ def write_private(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -107,6 +113,58 @@ class Spool:
     def done(self, entry: SpoolEntry) -> None:
         """Forget a recording whose transcript was delivered."""
         entry.path.unlink(missing_ok=True)
+        self._sent_marker(entry).unlink(missing_ok=True)
+
+    def _sent_marker(self, entry: SpoolEntry) -> Path:
+        return entry.path.with_suffix(SENT)
+
+    def mark_sent(self, entry: SpoolEntry, transcript: str) -> None:
+        """Say on disk, before the transcript is delivered, that it is being delivered.
+
+        Not synced: the note must outlive the process (a kill), which the page cache does;
+        a power cut takes the clipboard with it, and then sending it again is right.
+        """
+        fd = os.open(self._sent_marker(entry), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(transcript.encode("utf-8"))
+
+    def settle_sent(self) -> list[Path]:
+        """Recordings whose delivery a crash interrupted: remove them (with every part of
+        their dictation) and keep their transcripts in the undelivered folder; the files."""
+        try:
+            markers = sorted(self.directory.glob(f"*{SENT}"))
+        except OSError:
+            return []
+        kept = []
+        for marker in markers:
+            entry = SpoolEntry(marker.with_suffix(".wav"))
+            prefix = entry.group or entry.name
+            kept.append(self.keep_text(entry, marker.read_text(encoding="utf-8")))
+            for audio in [*self.directory.glob(f"{prefix}.p*.wav"), entry.path]:
+                audio.unlink(missing_ok=True)
+            marker.unlink()
+        return kept
+
+    def recover_temporary(self) -> list[SpoolEntry]:
+        """Finish the writes a crash cut between writing and renaming: a complete hidden
+        temporary file becomes the file it was for; an incomplete one is set aside."""
+        finished = []
+        for temporary in _orphans(self.directory):
+            target = temporary.with_name(temporary.name[1:].rsplit(".", 2)[0])
+            if target.exists() or not _complete(temporary):
+                if not target.exists():
+                    folder = self._undelivered()
+                    os.replace(temporary, folder / f"{target.name}.incomplete")
+                    log.warning("An incomplete recording file left by a crash is kept in %s.",
+                                folder)
+                temporary.unlink(missing_ok=True)
+                continue
+            os.replace(temporary, target)
+            fsync_dir(target.parent)
+            log.info("Finished %s, which a crash left as a hidden temporary file.", target.name)
+            if target.suffix in (".wav", ".flac"):
+                finished.append(SpoolEntry(target))
+        return finished
 
     def _undelivered(self) -> Path:
         """The private folder, next to the spool, for what could not be delivered."""
@@ -120,7 +178,7 @@ class Spool:
             write_private(folder / f"{self.new_name()}.wav", audio)
         for entry in entries:
             os.replace(entry.path, folder / entry.path.name)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return folder
 
     def keep_text(self, entry: SpoolEntry | None, transcript: str) -> Path:
@@ -130,3 +188,43 @@ class Spool:
         path = folder / f"{name}.txt"
         write_private(path, transcript.encode("utf-8"))
         return path
+
+
+def _orphans(directory: Path) -> list[Path]:
+    """Hidden temporary files of write_private whose writer is gone."""
+    try:
+        candidates = sorted(directory.glob(".*.tmp"))
+    except OSError:
+        return []
+    orphans = []
+    for path in candidates:
+        pid = path.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)) \
+                and time.time() - path.stat().st_mtime < 60:
+            continue  # another process is writing it now
+        orphans.append(path)
+    return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _complete(path: Path) -> bool:
+    """Whether a file holds all it was meant to: a WAV as long as its header says."""
+    if path.name[1:].rsplit(".", 2)[0].endswith(".wav"):
+        import wave
+
+        try:
+            with wave.open(str(path), "rb") as reader:
+                expected = reader.getnframes() * reader.getsampwidth() * reader.getnchannels()
+                return len(reader.readframes(reader.getnframes())) == expected
+        except (wave.Error, EOFError, OSError):
+            return False
+    return path.stat().st_size > 0

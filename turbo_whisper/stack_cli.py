@@ -284,12 +284,18 @@ def systemd_unit(launcher: Path) -> str:
         "Description=Turbo Whisper dictation client\n"
         "After=graphical-session.target\n"
         "PartOf=graphical-session.target\n"
+        # The client restarts itself after a crash (run --supervised); systemd restarts
+        # the whole, up to 5 times in 5 minutes, if the supervisor itself fails, but not
+        # after a setting to fix (2) or a crash loop the supervisor gave up on (4).
+        "StartLimitIntervalSec=300\n"
+        "StartLimitBurst=5\n"
         "\n"
         "[Service]\n"
         "Type=simple\n"
         f"ExecStart={systemd_exec_argument(str(launcher))} --foreground\n"
         "Restart=on-failure\n"
-        "RestartSec=10\n"
+        "RestartSec=5\n"
+        "RestartPreventExitStatus=2 4\n"
         "\n"
         "[Install]\n"
         "WantedBy=graphical-session.target\n"

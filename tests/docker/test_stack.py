@@ -339,6 +339,26 @@ def test_a_second_launch_is_a_no_op(desktop):
     assert desktop.stack().find().attrs["State"]["StartedAt"] == before
 
 
+def test_a_launched_client_killed_by_accident_is_started_again(desktop):
+    """The launch script starts the client supervised: a kill -9 of the client (not of the
+    supervisor the pid file names) brings a new client within seconds, which says so."""
+    lock = Path(desktop.env["XDG_RUNTIME_DIR"]) / "turbo-whisper" / "instance.lock"
+    log = Path(desktop.env["XDG_STATE_HOME"]) / "turbo-whisper" / "client.log"
+    first = int(lock.read_text())
+    assert first != desktop.client_pid()
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while "restarted after a crash" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)
+    again = int(lock.read_text())
+    assert again != first
+    os.kill(again, 0)
+    assert "stopped unexpectedly (killed by SIGKILL)" in log.read_text()
+    status = desktop.command("status")
+    assert status.returncode == 0 and "is running" in status.stdout, status.stdout
+
+
 def test_down_keeps_the_model_volume_and_up_reuses_it(desktop):
     volume_created = desktop.engine.client.volumes.get(VOLUME).attrs["CreatedAt"]
     result = desktop.command("server", "down")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 from support.client import read_clipboard
+from support.services import stop_process
 
 from turbo_whisper.errors import ClipboardError
 from turbo_whisper.output import Clipboard
@@ -89,13 +92,26 @@ def test_retry_command_sends_kept_recordings_without_a_running_client(
     assert not list(run.spool.glob("*.wav"))
 
 
-def test_sound_cues_play_through_the_sound_server(pulse):
-    script = ("from turbo_whisper.feedback import Feedback\n"
-              "feedback = Feedback(notifications=False, sounds=True)\n"
-              "for name in ('start', 'stop', 'done', 'error'):\n"
-              "    feedback._play(name)\n"
-              "print('on' if feedback._sounds else 'off')\n")
-    result = subprocess.run([sys.executable, "-c", script], env=pulse.child_env(), capture_output=True,
-                            text=True, timeout=60, check=False)
+def test_sound_cues_play_through_the_sound_server(pulse, tmp_path):
+    """The cue reaches the sound server: what the speaker plays, its monitor hears."""
+    listener = subprocess.Popen(
+        ["parec", f"--device={pulse.SINK}.monitor", "--raw", "--format=s16le", "--channels=1",
+         "--rate=16000", "--latency-msec=20"],
+        env=pulse.child_env(), stdin=subprocess.DEVNULL, stdout=open(tmp_path / "heard.raw", "wb"))
+    try:
+        time.sleep(0.3)
+        script = ("import time\n"
+                  "from turbo_whisper.feedback import Feedback\n"
+                  "feedback = Feedback(notifications=False, sounds=True)\n"
+                  "feedback.cue('start')\n"
+                  "time.sleep(1.0)\n"
+                  "print('on' if feedback.sounds else 'off')\n")
+        env = pulse.child_env({**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                text=True, timeout=60, check=False)
+    finally:
+        stop_process(listener)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "on", result.stderr
+    heard = np.frombuffer((tmp_path / "heard.raw").read_bytes(), dtype="<i2")
+    assert np.abs(heard).max() > 3000  # the cue's 0.2 of full scale, about 6500

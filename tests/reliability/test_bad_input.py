@@ -21,10 +21,9 @@ def run_cli(home: Path, *args: str, env: dict[str, str] | None = None,
         **os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_STATE_HOME": str(home / "state"), "XDG_DATA_HOME": str(home / "data"),
         "XDG_RUNTIME_DIR": str(home / "runtime"), "DISPLAY": "", "WAYLAND_DISPLAY": "",
-        "TURBO_WHISPER_NOTIFICATIONS": "false", "TURBO_WHISPER_SOUNDS": "false",
     }
-    variables = {k: v for k, v in variables.items() if not k.startswith("TURBO_WHISPER_")
-                 or k in ("TURBO_WHISPER_NOTIFICATIONS", "TURBO_WHISPER_SOUNDS")}
+    # The default settings, as a user has them: none of this machine's own.
+    variables = {k: v for k, v in variables.items() if not k.startswith("TURBO_WHISPER_")}
     variables.update(env or {})
     (home / "runtime").mkdir(parents=True, exist_ok=True, mode=0o700)
     return subprocess.run([sys.executable, "-m", "turbo_whisper", *args], env=variables,

@@ -31,8 +31,6 @@ class ClientProcess:
             "XDG_STATE_HOME": str(self.home / "state"),
             "XDG_DATA_HOME": str(self.home / "data"),
             "XDG_RUNTIME_DIR": str(self.home / "runtime"),
-            "TURBO_WHISPER_NOTIFICATIONS": "false",
-            "TURBO_WHISPER_SOUNDS": "false",
         })
         self.env.update(env)
         (self.home / "runtime").mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -411,3 +411,28 @@ def test_audible_audio_wordless_twice_is_set_aside_not_sent_again(tmp_path, capl
     time.sleep(0.2)
     assert engine.calls == 2 and output.texts == [] and app.snapshot()["held"] == 0
     app.shutdown()
+
+
+class Killed(BaseException):
+    """Stands for a kill -9: nothing after it runs."""
+
+
+class KilledAtTheClipboard(ListOutput):
+    def deliver(self, transcript):
+        raise Killed
+
+
+def test_a_kill_between_noting_the_delivery_and_the_clipboard_never_sends_it_twice(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the "killed" worker
+    app = make(tmp_path, ListRecorder(speech(marker=6)), ScriptedEngine(), KilledAtTheClipboard())
+    dictate(app)
+    wait_for(lambda: list((tmp_path / "spool").glob("*.sent")))
+    assert len(Spool(tmp_path / "spool").pending()) == 1  # the recording is still there
+    output = ListOutput()
+    again = make(tmp_path, ListRecorder(), ScriptedEngine(), output)
+    time.sleep(0.3)
+    assert output.texts == [] and Spool(tmp_path / "spool").pending() == []
+    saved = list((tmp_path / "undelivered").glob("*.txt"))
+    assert [path.read_text() for path in saved] == ["clip 6"]
+    again.shutdown()

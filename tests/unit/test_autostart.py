@@ -141,3 +141,19 @@ def test_desktop_exec_quoting_follows_the_spec(argument, written):
 
 def test_systemd_exec_quoting_escapes_specifiers_and_variables():
     assert systemd_exec_argument('/a b/%h/$X/"q"') == '"/a b/%%h/$$X/\\"q\\""'
+
+
+def test_the_unit_restarts_a_failed_supervisor_a_few_times_but_not_what_restarting_cannot_fix(
+        launcher):
+    import configparser
+
+    from turbo_whisper.cli import EXIT_USAGE
+    from turbo_whisper.stack_cli import systemd_unit
+    from turbo_whisper.supervisor import EXIT_CRASH_LOOP
+
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.read_string(systemd_unit(launcher))
+    assert unit["Service"]["Restart"] == "on-failure"
+    assert int(unit["Unit"]["StartLimitBurst"]) >= 3 and int(unit["Unit"]["StartLimitIntervalSec"])
+    prevented = unit["Service"]["RestartPreventExitStatus"].split()
+    assert {str(EXIT_USAGE), str(EXIT_CRASH_LOOP)} <= set(prevented)

@@ -1,3 +1,4 @@
+import os
 import stat
 
 import numpy as np
@@ -83,3 +84,52 @@ def test_doctor_calls_a_large_model_on_the_local_stack_too_large_for_a_cpu():
     assert not cpu_model_too_large(Settings(model=CPU_MODEL))
     assert not cpu_model_too_large(Settings(model=DEFAULT_MODEL, server_url="http://gpu-box:8000"))
     assert not cpu_model_too_large(Settings(model=DEFAULT_MODEL, engine="local"))
+
+
+def test_cues_are_played_by_a_separate_process_from_files_written_once(tmp_path, monkeypatch):
+    import time
+
+    from turbo_whisper import feedback
+    from turbo_whisper.audio import decode_wav
+
+    played = tmp_path / "played.txt"
+    player = tmp_path / "paplay"
+    player.write_text(f'#!/bin/sh\necho "$$ $1" >> {played}\n')
+    player.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cues = feedback.Feedback(notifications=False, sounds=True, cue_folder=tmp_path / "cues")
+    files = sorted((tmp_path / "cues").iterdir())
+    assert len(files) == len(CUES)
+    samples, rate = decode_wav(files[0].read_bytes())
+    assert rate == CUE_RATE and 0.05 < len(samples) / rate < 0.5
+    cues.cue("start")
+    cues.cue("done")
+    deadline = time.monotonic() + 5
+    while len(played.read_text().splitlines() if played.exists() else []) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pids = {line.split()[0] for line in played.read_text().splitlines()}
+    assert str(os.getpid()) not in pids and len(pids) == 2
+    assert "cue-start-" in played.read_text() and "cue-done-" in played.read_text()
+    again = feedback.Feedback(notifications=False, sounds=True, cue_folder=tmp_path / "cues")
+    assert sorted((tmp_path / "cues").iterdir()) == files and again.sounds
+
+
+def test_a_player_that_keeps_failing_turns_the_cues_off_with_one_line(tmp_path, monkeypatch,
+                                                                      caplog):
+    import time
+
+    from turbo_whisper import feedback
+
+    player = tmp_path / "paplay"
+    caplog.set_level("INFO", logger="turbo_whisper")
+    player.write_text("#!/bin/sh\nexit 1\n")
+    player.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cues = feedback.Feedback(notifications=False, sounds=True, cue_folder=tmp_path / "cues")
+    for _ in range(10):
+        cues.cue("start")
+        time.sleep(0.1)
+    assert not cues.sounds
+    lines = [r.getMessage() for r in caplog.records if "Sound cues are off" in r.getMessage()]
+    assert len(lines) == 1 and "paplay" in lines[0]
