@@ -9,6 +9,7 @@ table of the answers real servers give (SERVERS.md) tests it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -104,9 +105,18 @@ def decide(evidence: Evidence, forced: str = "auto") -> Decision:
 def _looks_like_speaches(evidence: Evidence) -> bool:
     # speaches requires `model` and answers /v1/models from its local cache; fedirz makes
     # the model optional and forwards /v1/models to the model hub (500 when offline).
-    required = "model" in evidence.openai_missing or '"message"' in evidence.health_body
+    required = "model" in evidence.openai_missing or _speaches_health(evidence)
     listed = evidence.model_route in (200, 404) or evidence.models is not None
     return required and listed
+
+
+def _speaches_health(evidence: Evidence) -> bool:
+    """speaches 0.9 and later answer /health with {"message": "OK"}."""
+    try:
+        return evidence.health_status == 200 and json.loads(evidence.health_body) == {
+            "message": "OK"}
+    except ValueError:
+        return False
 
 
 def _model_field(evidence: Evidence) -> str:
