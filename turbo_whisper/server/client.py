@@ -112,7 +112,7 @@ class ServerClient:
         self._deadline: float | None = None
         self._answered = False  # the server answered at least once
         self._refused_since: float | None = None
-        self._waiting_since: float | None = None  # refused or faulty without a break
+        self._waiting_since: float | None = None  # refused or faulty since, with no READY between
         self._last_was_error = False
         self._route_gone = False  # a plain 404 from the route was seen since the last success
         self._failure = Reason.FAULT
@@ -159,7 +159,7 @@ class ServerClient:
         self._status = status
         if phase in WAITING:
             self._waiting_since = self._waiting_since or time.monotonic()
-        else:
+        elif phase is Phase.READY:
             self._waiting_since = None
         if changed:
             log.debug("Server status: %s", detail)
@@ -235,7 +235,7 @@ class ServerClient:
                              f"({self._status.detail})", reason=Reason.NOT_READY)
 
     def _give_up_if_stuck(self, status: EngineStatus, give_up_after: float | None) -> None:
-        if give_up_after is None or self._waiting_since is None:
+        if give_up_after is None or self._waiting_since is None or status.phase not in WAITING:
             return
         if time.monotonic() - self._waiting_since < give_up_after:
             return
