@@ -45,7 +45,7 @@ class Settings:
     api_key_file: Path | None = None
     request_timeout: float = 60.0  # seconds for a short clip; long audio gets more
     ready_timeout: float = 3600.0  # patience for a cold server (model download), seconds
-    connect_timeout: float = 15.0  # `transcribe`: seconds to wait for a server nothing answers at
+    connect_timeout: float = 30.0  # `transcribe`: seconds to wait for a server nothing answers at
     max_seconds: float = 600.0  # hard cap on one recording
     silence_threshold_db: float = -50.0  # loudest 100 ms below this: nothing was heard
     output: str = "clipboard"  # "clipboard" or "paste"
