@@ -85,3 +85,18 @@ def test_hotkey_dictation_before_the_server_is_up(xvfb, pulse, speech, pypi_serv
     log = run.log()
     assert "is starting" in log and "Ready: OpenAI-compatible server" in log
     assert " ERROR" not in log
+
+
+def test_doctor_shows_the_evidence_the_decision_and_a_clip_through_the_route(pypi_server):
+    server = pypi_server()
+    result = subprocess.run(
+        [sys.executable, "-m", "turbo_whisper", "doctor", "--server-url", server.url],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ})
+    rows = {line.split()[0] + (" " + line.split()[1] if line.startswith("server ") else ""): line
+            for line in result.stdout.splitlines() if line.strip()}
+    api = rows["server API"]
+    assert "OpenAI-compatible server through POST /v1/audio/transcriptions" in api
+    assert "model field 'model_name'" in api
+    assert 'GET /health: 200 ({"status":"ok"})' in api and "POST /inference (empty): 404" in api
+    route = rows["server route"]
+    assert " ok " in route and "silent clip through POST /v1/audio/transcriptions" in route
