@@ -134,6 +134,26 @@ def test_connection_refused_at_start_waits_for_the_server(servers, speech, dicta
     assert_delivered_once(dictation)
 
 
+def test_refused_for_long_it_says_nothing_answers_once_and_keeps_waiting(servers, speech,
+                                                                         dictation, monkeypatch):
+    from turbo_whisper.server import client as client_module
+
+    monkeypatch.setattr(client_module, "NOTHING_ANSWERS_AFTER", 1.0)  # 10 s in real use
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    dictation.start(url, [speech(PHRASE)])
+    dictation.dictate()
+    words = (f"Nothing answers at {url}: start the server (`turbo-whisper server up`) or "
+             "check `server_url`.")
+    dictation.wait_log(words, timeout=10)
+    snapshot = dictation.app.snapshot()
+    assert words in snapshot["message"] and snapshot["engine"]["phase"] == "unreachable"
+    time.sleep(1.0)
+    assert dictation.records.text(logging.INFO).count(words) == 1  # said (and notified) once
+    servers.on_port(port)
+    assert_delivered_once(dictation)
+
+
 def test_a_server_that_stops_between_dictations_refuses_then_delivers(servers, speech,
                                                                        dictation):
     server = servers()
