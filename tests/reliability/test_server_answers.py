@@ -278,3 +278,14 @@ def test_model_auto_takes_the_only_model_the_server_lists():
     status = client.check(prepare=True)
     assert status.phase.value == "ready" and "with whisper-1" in status.detail
     assert client.dialect.form(client.settings)["model"] == "whisper-1"
+
+
+def test_an_oversized_openapi_document_is_no_evidence_and_no_failure():
+    handler = routes({("GET", "/health"): httpx.Response(200, json={"status": "ok"}),
+                      ("POST", TRANSCRIPTIONS): missing_file(),
+                      ("GET", "/openapi.json"): httpx.Response(
+                          200, headers={"content-length": str(50 * 1024 * 1024)},
+                          stream=NeverRead())})
+    client = client_of(handler, url="https://api.example")
+    assert client.check().phase.value == "ready"
+    assert client.kind == "openai" and client.evidence.form is None

@@ -183,7 +183,10 @@ class ServerClient:
 
     def get(self, path: str) -> httpx.Response:
         """A management route's answer (bounded); anything unusual only means "no such route"."""
-        return self._request("GET", path, limit=PROBE_BYTES)
+        try:
+            return self._request("GET", path, limit=PROBE_BYTES)
+        except ServerError:  # larger than any listing: not read, and no evidence
+            return httpx.Response(413, request=self._http.build_request("GET", path))
 
     def post(self, path: str, long: bool = False) -> httpx.Response:
         """An empty POST; `long` for a download or load that may take until the deadline."""
