@@ -9,6 +9,7 @@ fetch or load the model inside the first request, only after a warm-up transcrip
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 from urllib.parse import quote
 
@@ -19,6 +20,8 @@ from turbo_whisper.errors import Reason, ServerError
 from turbo_whisper.server import answers
 from turbo_whisper.server.detection import AUTO_MODEL, INFERENCE_ROUTE, OPENAI_ROUTE, Decision
 from turbo_whisper.status import EngineStatus, Phase
+
+log = logging.getLogger("turbo_whisper.server")
 
 
 class Session(Protocol):
@@ -118,7 +121,10 @@ class Fedirz(Dialect):
                  "(the first use downloads it, which can take minutes).")
         if loaded is not None and self.model and self.model not in loaded:
             session.say(Phase.DOWNLOADING, words)
-            session.post(f"/api/ps/{quote(self.model, safe='/')}", long=True)  # best-effort
+            loading = session.post(f"/api/ps/{quote(self.model, safe='/')}", long=True)
+            if loading.status_code >= 400 and loading.status_code != 409:  # best-effort
+                log.info("The server could not load model %s (%s: %s); trying a transcription.",
+                         self.model, loading.status_code, session.words(loading))
         # /api/ps also lists a model whose load failed: only a transcription proves it works.
         session.warm_up(Phase.DOWNLOADING, words)
         return session.ready_status()
@@ -167,8 +173,11 @@ class Speaches(Dialect):
                     return session.say(Phase.LOADING,
                                        f"Model {self.model} is installed but not loaded.")
                 session.say(Phase.LOADING, f"Loading model {self.model}.")
-                code = session.post(f"/api/ps/{path}", long=True).status_code
-                proven = code < 400 or code == 409
+                loading = session.post(f"/api/ps/{path}", long=True)
+                proven = loading.status_code < 400 or loading.status_code == 409
+                if not proven:  # best-effort: speaches also loads inside the first request
+                    log.info("The server could not load model %s (%s: %s).", self.model,
+                             loading.status_code, session.words(loading))
             else:
                 proven = True
         if not proven and prepare and session.loopback:
