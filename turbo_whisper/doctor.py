@@ -112,7 +112,7 @@ def check_server(settings: Settings) -> list[Row]:
     client = ServerClient(settings)
     try:
         status = client.check()
-        rows = [_server_row(client, status)]
+        rows = []
         if client.evidence is not None:
             decision = client.decision
             chosen = (f"speaks {client.dialect.label} through POST {client.dialect.route}"
@@ -125,16 +125,19 @@ def check_server(settings: Settings) -> list[Row]:
                 rows.append(Row("server route", OK, client.try_route()))
             except ServerError as exc:
                 rows.append(Row("server route", FAIL, str(exc)))
+        proven = bool(rows) and rows[-1].name == "server route" and rows[-1].verdict == OK
     finally:
         client.close()
-    return rows
+    return [_server_row(client, status, proven), *rows]
 
 
-def _server_row(client: ServerClient, status: EngineStatus) -> Row:
+def _server_row(client: ServerClient, status: EngineStatus, proven: bool) -> Row:
     from turbo_whisper.status import Phase
 
     if status.phase is Phase.READY:
         return Row("server", OK, status.detail)
+    if proven and client.dialect is not None:
+        return Row("server", OK, f"The {client.dialect.label} at {client.url} transcribes.")
     if status.phase in (Phase.DOWNLOADING, Phase.LOADING):
         return Row("server", WARN, f"{status.detail} Dictations wait and are kept meanwhile.")
     if status.phase in (Phase.STARTING, Phase.UNREACHABLE) and client.kind is None:
