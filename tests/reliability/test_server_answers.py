@@ -289,3 +289,10 @@ def test_an_oversized_openapi_document_is_no_evidence_and_no_failure():
     client = client_of(handler, url="https://api.example")
     assert client.check().phase.value == "ready"
     assert client.kind == "openai" and client.evidence.form is None
+
+
+def test_an_older_whisper_cpp_answering_503_while_loading_is_loading_not_a_fault():
+    client = client_of(routes({("GET", "/health"): httpx.Response(
+        503, json={"status": "loading model"}, headers={"server": "whisper.cpp"})}))
+    status = client.check()
+    assert status.phase.value == "loading" and "loading its model" in status.detail
