@@ -136,3 +136,12 @@ def test_server_api_and_connect_timeout_are_validated_by_name():
         load_settings({"server_api": "speach"}, environ={})
     with pytest.raises(ConfigError, match="'connect_timeout'.*a number >= 0"):
         load_settings({"connect_timeout": "-1"}, environ={})
+
+
+def test_settings_remember_which_ones_the_user_gave(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('language = "fr"\n')
+    settings = load_settings({"config": str(config), "mode": "hold"},
+                             environ={"TURBO_WHISPER_MODEL": "Systran/faster-whisper-base"})
+    assert settings.given == {"language", "mode", "model"}
+    assert load_settings({}, environ={}).given == frozenset()
