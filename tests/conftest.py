@@ -107,3 +107,25 @@ def client(tmp_path: Path, xvfb: str, pulse: PulseAudio) -> Iterator[Clients]:
     clients = Clients(tmp_path, {"DISPLAY": xvfb, **pulse.env})
     yield clients
     clients.stop_all()
+
+
+@pytest.fixture(scope="session")
+def pypi_server_venv() -> Path:
+    """A venv with PyPI `faster-whisper-server` 0.0.3, a real server that is not ours."""
+    from support.third_party import PYPI_SERVER, InstallError, installed_venv
+
+    try:
+        return installed_venv(PYPI_SERVER, "faster-whisper-server")
+    except InstallError as exc:
+        unavailable(f"{PYPI_SERVER} could not be installed: {exc}")
+
+
+@pytest.fixture
+def pypi_server(tmp_path: Path, model_dir: Path, pypi_server_venv: Path):
+    """Factory: start(wait=True) -> ServerHandle of a real faster-whisper-server 0.0.3 serving
+    the tiny.en model; each one is stopped at teardown."""
+    from support.third_party import PyPIServerLauncher
+
+    launcher = PyPIServerLauncher(pypi_server_venv, model_dir, tmp_path / "pypi-servers")
+    yield launcher.start
+    launcher.stop_all()

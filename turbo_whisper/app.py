@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from turbo_whisper import history, journal, segment, text
+from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
     decode_wav,
@@ -74,7 +75,8 @@ class EngineLike(Protocol):
     @property
     def status(self) -> EngineStatus: ...
     def wait_until_ready(self, on_status: StatusCallback | None = None,
-                         deadline: float | None = None) -> None: ...
+                         deadline: float | None = None,
+                         give_up_after: float | None = None) -> None: ...
     def transcribe(self, audio: bytes, *, duration_s: float, filename: str = ...) -> str: ...
     def cancel(self) -> None: ...
     def close(self) -> None: ...
@@ -526,7 +528,7 @@ class Dictation:
             return True
         except ServerError as exc:
             if not self._stopping.is_set():
-                self.feedback.tell("error", str(exc))
+                self.feedback.tell("error", failure_words(exc, Fate.WAITING))
             return False
         finally:
             self._set_work(Work.IDLE)
@@ -557,7 +559,8 @@ class Dictation:
 
     def _on_engine_status(self, status: EngineStatus) -> None:
         self._set_work(Work.WAITING, status.detail)
-        level = "info" if status.phase is not Phase.FAILED else "error"
+        level = {Phase.FAILED: "error", Phase.FAULT: "warning", Phase.UNREACHABLE: "warning"
+                 }.get(status.phase, "info")
         self.feedback.tell(level, status.detail)  # starting, downloading, loading, ready
 
     def _process(self, job: Job) -> None:
@@ -579,11 +582,12 @@ class Dictation:
                 transcript = self._transcribe(job)
             except ServerError as exc:
                 if not exc.retryable:
-                    self.feedback.tell("error", str(exc))
+                    self.feedback.tell("error", failure_words(exc, Fate.HELD))
                     self._hold(job)
                     return
                 delay = backoff.next()
-                self.feedback.tell("warning", f"{exc} Trying again in {delay:.0f} s.")
+                self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
+                                   f"Trying again in {delay:.0f} s.")
                 self._stopping.wait(delay)
                 continue
             finally:

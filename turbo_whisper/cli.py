@@ -31,7 +31,8 @@ EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING = 1, 2, 3
 
 _SETTING_FLAGS: list[tuple[str, str]] = [
     ("--server-url", "transcription server, e.g. http://127.0.0.1:8000"),
-    ("--model", "model id the server should use"),
+    ("--server-api", '"auto" (found from the server\'s routes), "openai" or "whispercpp"'),
+    ("--model", 'model id the server should use; "auto" takes the server\'s own'),
     ("--language", 'language code such as "en" or "fr"; "auto" detects it'),
     ("--prompt", "text that guides spelling and style"),
     ("--hotkey", 'global hotkey, e.g. "ctrl+alt+r"'),
@@ -40,6 +41,7 @@ _SETTING_FLAGS: list[tuple[str, str]] = [
     ("--api-key-file", "file holding the server's API key"),
     ("--request-timeout", "seconds to wait for a short clip's transcript"),
     ("--ready-timeout", "seconds to wait for a cold server to become ready"),
+    ("--connect-timeout", "seconds `transcribe` waits for a server that does not answer"),
     ("--max-seconds", "longest recording, in seconds"),
     ("--output", '"clipboard" or "paste"'),
     ("--paste-via", 'Wayland key tools to paste with, in order, e.g. "wtype,ydotool,clipboard"'),
@@ -353,10 +355,13 @@ def _status_without_client(args: argparse.Namespace, why: str) -> int:
     status = None
     if settings.engine == "server":
         from turbo_whisper.server import ServerClient
+        from turbo_whisper.status import EngineStatus, Phase
 
         server = ServerClient(settings)
         status = server.check()
         server.close()
+        if status.phase in (Phase.STARTING, Phase.UNREACHABLE):
+            status = EngineStatus(Phase.UNREACHABLE, server.nothing_answers())
 
     pending = len(Spool(spool_dir()).pending())
     if args.json:
@@ -390,10 +395,17 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             f"{path} is not usable: {exc}. A 16-bit PCM WAV is expected; convert with "
             f"`sox '{path}' -r 16000 -c 1 -b 16 out.wav`."
         ) from None
+    from turbo_whisper.advice import Fate, failure_words
+    from turbo_whisper.errors import ServerError
+
     engine = make_engine(settings)
     try:
-        engine.wait_until_ready(lambda status: _say(status.detail, sys.stderr))
+        engine.wait_until_ready(lambda status: _say(status.detail, sys.stderr),
+                                give_up_after=settings.connect_timeout)
         transcript = engine.transcribe(wav, duration_s=len(samples) / rate)
+    except ServerError as exc:
+        _say(f"turbo-whisper: {failure_words(exc, Fate.NOT_KEPT)}", sys.stderr)
+        return EXIT_ERROR
     finally:
         engine.close()
     _say(finish(transcript))

@@ -37,7 +37,8 @@ CPU_MODEL = "Systran/faster-whisper-small"
 @dataclass(frozen=True)
 class Settings:
     server_url: str = "http://127.0.0.1:8000"
-    model: str = DEFAULT_MODEL
+    server_api: str = "auto"  # "auto" (found from the server's routes), "openai" or "whispercpp"
+    model: str = DEFAULT_MODEL  # or "auto": the server's default or only model
     language: str | None = None  # None: the server detects it
     prompt: str | None = None
     hotkey: str = "<ctrl>+<alt>+r"
@@ -47,6 +48,7 @@ class Settings:
     api_key_file: Path | None = None
     request_timeout: float = 60.0  # seconds for a short clip; long audio gets more
     ready_timeout: float = 3600.0  # patience for a cold server (model download), seconds
+    connect_timeout: float = 30.0  # `transcribe`: seconds to wait for a server nothing answers at
     max_seconds: float = 600.0  # hard cap on one recording
     silence_threshold_db: float = -50.0  # loudest 100 ms below this: nothing was heard
     output: str = "clipboard"  # "clipboard" or "paste"
@@ -229,6 +231,7 @@ def _log_level(value: Any) -> str:
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "server_url": _server_url,
+    "server_api": _choice("auto", "openai", "whispercpp"),
     "model": lambda v: _text(v).strip() or DEFAULT_MODEL,
     "language": _language,
     "prompt": _optional_text,
@@ -239,6 +242,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "api_key_file": _path,
     "request_timeout": _number(1, 86400),
     "ready_timeout": _number(0, 7 * 86400),
+    "connect_timeout": _number(0, 86400),
     "max_seconds": _number(1, 4 * 3600),
     "silence_threshold_db": _number(-120, 0),
     "output": _choice("clipboard", "paste"),

@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from turbo_whisper.config import Settings
+
+if TYPE_CHECKING:
+    from turbo_whisper.server import ServerClient
+    from turbo_whisper.status import EngineStatus
 
 OK, WARN, FAIL = "ok", "warning", "FAIL"
 CLIPBOARD_PROBE = "Turbo Whisper ✓ café déjà vu 🎤 東京"
@@ -116,24 +121,49 @@ def _clipboard_blocked() -> bool:
     return clipboard_problem() is not None
 
 
-def check_server(settings: Settings) -> Row:
+def check_server(settings: Settings) -> list[Row]:
+    """The server's state, what its routes answered and what was decided, and a silent clip
+    sent through the real transcription route."""
     if settings.engine == "local":
-        return Row("server", OK, f"engine = \"local\": model {settings.local_model} in this process.")
+        return [Row("server", OK, f"engine = \"local\": model {settings.local_model} in this "
+                    "process.")]
+    from turbo_whisper.errors import ServerError
     from turbo_whisper.server import ServerClient
     from turbo_whisper.status import Phase
 
     client = ServerClient(settings)
     try:
         status = client.check()
+        rows = []
+        if client.evidence is not None:
+            decision = client.decision
+            chosen = (f"speaks {client.dialect.label} through POST {client.dialect.route}"
+                      if client.dialect else "no transcription route found")
+            why = f" ({decision.why})" if decision and decision.why else ""
+            rows.append(Row("server API", OK if client.dialect else FAIL,
+                            f"{chosen}{why}. Evidence: {'; '.join(client.evidence.lines())}."))
+        if client.dialect is not None and status.phase is not Phase.FAILED:
+            try:
+                rows.append(Row("server route", OK, client.try_route()))
+            except ServerError as exc:
+                rows.append(Row("server route", FAIL, str(exc)))
+        proven = bool(rows) and rows[-1].name == "server route" and rows[-1].verdict == OK
     finally:
         client.close()
+    return [_server_row(client, status, proven), *rows]
+
+
+def _server_row(client: ServerClient, status: EngineStatus, proven: bool) -> Row:
+    from turbo_whisper.status import Phase
+
     if status.phase is Phase.READY:
         return Row("server", OK, status.detail)
+    if proven and client.dialect is not None:
+        return Row("server", OK, f"The {client.dialect.label} at {client.url} transcribes.")
     if status.phase in (Phase.DOWNLOADING, Phase.LOADING):
         return Row("server", WARN, f"{status.detail} Dictations wait and are kept meanwhile.")
     if status.phase in (Phase.STARTING, Phase.UNREACHABLE) and client.kind is None:
-        return Row("server", FAIL, f"No server answers at {settings.server_url}. Start it with "
-                   "`turbo-whisper server up`, or check 'server_url'.")
+        return Row("server", FAIL, client.nothing_answers())
     return Row("server", FAIL, status.detail)
 
 
@@ -165,7 +195,7 @@ def cpu_model_too_large(settings: Settings) -> bool:
 
 
 def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
-    checks: list[Callable[[], Row]] = [
+    checks: list[Callable[[], Row | list[Row]]] = [
         lambda: check_config(settings),
         check_display,
         lambda: check_microphone(settings, mic_seconds),
@@ -174,12 +204,13 @@ def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
         lambda: check_server(settings),
         lambda: check_docker(settings),
     ]
-    rows = []
+    rows: list[Row] = []
     for check in checks:
         try:
-            rows.append(check())
+            found = check()
         except Exception as exc:  # one broken check must not hide the others
-            rows.append(Row(getattr(check, "__name__", "check"), FAIL, f"{type(exc).__name__}: {exc}"))
+            found = Row(getattr(check, "__name__", "check"), FAIL, f"{type(exc).__name__}: {exc}")
+        rows.extend(found if isinstance(found, list) else [found])
     return rows
 
 

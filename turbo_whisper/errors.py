@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 
 class TurboWhisperError(Exception):
     """Base of every error the client reports to the user in words."""
@@ -15,13 +17,36 @@ class DeviceError(TurboWhisperError):
     """The microphone could not be opened or vanished."""
 
 
-class ServerError(TurboWhisperError):
-    """The transcription server answered with an error or could not be reached."""
+class Reason(str, enum.Enum):
+    """Why the server gave no transcript: a fact, which the app turns into advice."""
 
-    def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None):
+    UNREACHABLE = "unreachable"  # nothing answers at the URL
+    CONNECTION_LOST = "connection lost"  # the connection closed before the answer
+    TIMEOUT = "timeout"
+    KEY_REFUSED = "key refused"
+    REDIRECT = "redirect"  # an http->https proxy, or a moved server
+    NO_ROUTE = "no route"  # the server has no transcription route where it was used
+    MODEL_MISSING = "model missing"
+    BAD_REQUEST = "bad request"  # the server could not use the request's fields
+    TOO_LARGE = "too large"  # the recording is larger than the server accepts
+    BAD_ANSWER = "bad answer"  # an answer that is not a transcript
+    BUSY = "busy"  # starting, loading, rate-limiting
+    FAULT = "fault"  # the server failed in its own words
+    NOT_READY = "not ready"  # the patience for a cold server ran out
+
+
+class ServerError(TurboWhisperError):
+    """The transcription server answered with an error or could not be reached.
+
+    The message states what happened; `reason` says why in a word the app can act on.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None,
+                 reason: Reason = Reason.FAULT):
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+        self.reason = reason
 
 
 class ServerNotReady(ServerError):

@@ -55,7 +55,8 @@ class LocalEngine:
         return str(path) if path.is_dir() else self.model
 
     def wait_until_ready(self, on_status: StatusCallback | None = None,
-                         deadline: float | None = None) -> None:
+                         deadline: float | None = None,
+                         give_up_after: float | None = None) -> None:
         """Load the model unless it is loaded; LOADING then READY through on_status."""
         with self._lock:
             if self._model is not None:

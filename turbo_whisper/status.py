@@ -12,7 +12,8 @@ class Phase(str, enum.Enum):
     DOWNLOADING = "downloading"  # the model is being fetched (first use)
     LOADING = "loading"  # the model is being loaded into memory
     READY = "ready"
-    UNREACHABLE = "unreachable"  # it answered before and no longer does
+    UNREACHABLE = "unreachable"  # it answered before and no longer does, or nothing answers for long
+    FAULT = "fault"  # it answers, and reports a fault in its own words; waiting goes on
     FAILED = "failed"  # it answers, but with an error the client cannot wait out
 
 

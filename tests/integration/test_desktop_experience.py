@@ -180,7 +180,8 @@ def test_doctor_prints_every_row_and_fails_without_a_server(xvfb, pulse, tmp_pat
     assert result.returncode == 1
     for row in ("config file", "display / hotkey", "microphone", "clipboard", "server", "docker"):
         assert row in result.stdout
-    assert "No server answers at http://127.0.0.1:9" in result.stdout
+    assert ("Nothing answers at http://127.0.0.1:9: start the server (`turbo-whisper server up`) "
+            "or check `server_url`.") in result.stdout
     assert "clipboard         ok" in result.stdout
     assert "Dictation is blocked by: server" in result.stdout
 

@@ -6,19 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.client import clipboard_with, press
+from support.client import clipboard_with, dictate, press
 
 pytestmark = pytest.mark.integration
 
 PHRASE = "open the window please"
-
-
-def dictate(display: str, pulse, wav, client) -> None:
-    press(display, "ctrl+alt+r")
-    client.wait(lambda: client.status().get("state") == "recording", 10, "recording")
-    pulse.play(wav)
-    time.sleep(0.3)
-    press(display, "ctrl+alt+r")
 
 
 def test_hotkey_speech_to_clipboard(xvfb, pulse, speech, warm_server, client):

@@ -8,7 +8,7 @@ import pytest
 
 from turbo_whisper.audio import decode_wav, encode_flac
 from turbo_whisper.config import Settings
-from turbo_whisper.errors import ServerError, ServerNotReady
+from turbo_whisper.errors import Reason, ServerError, ServerNotReady
 from turbo_whisper.server import ServerClient
 from turbo_whisper.status import Phase
 
@@ -26,8 +26,9 @@ def transcribe(client: ServerClient, wav) -> str:
 @pytest.mark.parametrize("dialect, phases, kind", [
     ("fedirz", ["starting", "downloading", "ready"], "fedirz"),
     ("speaches", ["starting", "downloading", "loading", "ready"], "speaches"),
-    ("whispercpp", ["starting", "loading", "ready"], "whispercpp"),
-    ("openai", ["starting", "ready"], "openai"),
+    ("speaches09", ["starting", "downloading", "loading", "ready"], "speaches"),
+    ("whispercpp", ["starting", "ready"], "whispercpp"),  # refuses connections while loading
+    ("openai", ["starting", "loading", "ready"], "openai"),  # loading: the warm-up clip
 ])
 def test_cold_start_of_each_server_is_waited_out_and_told(whisper_server, speech, dialect,
                                                          phases, kind):
@@ -54,8 +55,9 @@ def test_fedirz_model_download_is_triggered_at_start_not_by_the_first_dictation(
 def test_ready_timeout_keeps_the_user_informed(whisper_server):
     server = whisper_server("openai", start_delay=30)
     client = client_for(server.url, ready_timeout=1.0)
-    with pytest.raises(ServerNotReady, match="turbo-whisper retry"):
+    with pytest.raises(ServerNotReady, match="did not become ready in time") as raised:
         client.wait_until_ready()
+    assert raised.value.reason is Reason.NOT_READY
     assert client.status.phase is Phase.STARTING
 
 
@@ -106,3 +108,58 @@ def test_a_flac_upload_is_transcribed(warm_server, speech):
     text = client.transcribe(encode_flac(samples, rate), duration_s=len(samples) / rate,
                              filename="audio.flac")
     assert "morning" in text.lower()
+
+
+# --------------------------------------------------------------------------- real fingerprints
+
+def test_speaches_without_api_ps_is_found_and_transcribes(whisper_server, speech):
+    server = whisper_server("speaches", extra_args=["--drop-route", "/api/ps"])
+    client = client_for(server.url)
+    client.wait_until_ready()
+    assert client.kind == "speaches" and client.decision.has_api_ps is False
+    assert "window" in transcribe(client, speech("open the window please"))
+
+
+def test_an_openai_server_without_health_is_found_by_its_route(whisper_server, speech):
+    server = whisper_server("openai", extra_args=["--drop-route", "/health"])
+    client = client_for(server.url)
+    client.wait_until_ready()
+    assert client.kind == "openai"
+    assert "window" in transcribe(client, speech("open the window please"))
+
+
+def test_speaches_with_a_wrong_key_is_refused_at_once_though_its_health_is_public(whisper_server):
+    server = whisper_server("speaches", api_key="right-key", installed=["Systran/faster-whisper-large-v3"])
+    client = client_for(server.url, api_key="wrong-key")
+    began = time.monotonic()
+    with pytest.raises(ServerError, match="refused the API key") as raised:
+        client.wait_until_ready()
+    assert raised.value.reason is Reason.KEY_REFUSED and time.monotonic() - began < 5
+    assert client.status.phase is Phase.FAILED and not client.ready
+
+
+def test_a_redirecting_proxy_is_an_error_naming_the_https_url(whisper_server):
+    server = whisper_server("fedirz", extra_args=["--redirect-to", "https://127.0.0.1:8443"])
+    client = client_for(server.url)
+    with pytest.raises(ServerError, match="redirect to https://127.0.0.1:8443/health") as raised:
+        client.wait_until_ready()
+    assert "set 'server_url' to https://127.0.0.1:8443" in str(raised.value)
+    assert raised.value.reason is Reason.REDIRECT
+
+
+def test_fedirz_failing_its_warm_up_is_a_fault_in_its_words_never_ready(whisper_server):
+    server = whisper_server("fedirz", extra_args=["--broken-model", "Systran/faster-whisper-large-v3"])
+    client = client_for(server.url)
+    seen: list[str] = []
+    with pytest.raises(ServerError, match="reports a fault: Internal Server Error") as raised:
+        client.wait_until_ready(lambda status: seen.append(status.phase.value), give_up_after=2)
+    assert raised.value.reason is Reason.FAULT
+    assert "ready" not in seen and client.status.phase is Phase.FAULT
+
+
+def test_model_auto_takes_the_model_speaches_has(whisper_server, speech):
+    server = whisper_server("speaches09", installed=["Systran/faster-whisper-tiny.en"])
+    client = client_for(server.url, model="auto")
+    client.wait_until_ready()
+    assert "with Systran/faster-whisper-tiny.en" in client.status.detail
+    assert "window" in transcribe(client, speech("open the window please"))

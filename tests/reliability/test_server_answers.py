@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from turbo_whisper.config import Settings
-from turbo_whisper.errors import ServerError
+from turbo_whisper.errors import Reason, ServerError
 from turbo_whisper.server import MAX_ANSWER_BYTES, ServerClient
 
 KEY = "sk-test-0123456789abcdef"
@@ -52,7 +52,7 @@ def test_an_answer_announced_as_huge_is_not_read():
     with pytest.raises(ServerError) as raised:
         transcribe(client_answering(handler))
     assert raised.value.retryable
-    assert "larger than 4 MB" in str(raised.value) and "will be sent again" in str(raised.value)
+    assert "larger than 4 MB" in str(raised.value) and raised.value.reason is Reason.BAD_ANSWER
 
 
 def test_an_endless_answer_is_cut_off_at_the_limit():
@@ -119,3 +119,180 @@ def test_a_health_answer_that_cannot_be_decoded_is_a_status_not_a_crash():
     client.kind = None
     status = client.check()
     assert status.phase.value == "starting" and not client.ready
+
+
+# --------------------------------------------------------------------------- detection and readiness
+
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+
+def routes(table, *, fallback=404):
+    """A MockTransport handler answering from {(method, path): answer or callable}."""
+    seen = []
+
+    def handler(request):
+        seen.append(f"{request.method} {request.url.path}")
+        answer = table.get((request.method, request.url.path))
+        if callable(answer):
+            return answer(request)
+        return answer if answer is not None else httpx.Response(fallback,
+                                                               json={"detail": "Not Found"})
+    handler.seen = seen
+    return handler
+
+
+def client_of(handler, url="http://127.0.0.1:8000", **settings) -> ServerClient:
+    config = replace(Settings(), server_url=url, **settings)
+    return ServerClient(config, transport=httpx.MockTransport(handler))
+
+
+def missing_file():
+    return httpx.Response(422, json={"detail": [{"type": "missing", "loc": ["body", "file"],
+                                                 "msg": "Field required"}]})
+
+
+def test_a_refused_key_on_the_probe_is_said_at_once_although_health_is_public():
+    handler = routes({("GET", "/health"): httpx.Response(200, text="OK"),
+                      ("POST", TRANSCRIPTIONS): httpx.Response(401, json={"detail": "Bad key"})},
+                     fallback=401)
+    client = client_of(handler, api_key="wrong")
+    with pytest.raises(ServerError, match="refused the API key") as raised:
+        client.wait_until_ready()
+    assert raised.value.reason is Reason.KEY_REFUSED and not client.ready
+    assert len(handler.seen) == 2  # health, then the probe: no waiting
+
+
+@pytest.mark.parametrize("where", ["/health", TRANSCRIPTIONS])
+def test_a_redirect_is_an_error_that_names_the_https_url(where):
+    moved = httpx.Response(301, headers={"location": "https://dictation.example/health"},
+                           html="<html><title>301 Moved Permanently</title></html>")
+    table = {("GET", "/health"): httpx.Response(200, json={"status": "ok"}),
+             ("POST", TRANSCRIPTIONS): missing_file()}
+    table[("GET" if where == "/health" else "POST", where)] = moved
+    client = client_of(routes(table), url="http://dictation.example")
+    status = client.check()
+    assert status.phase.value == "failed" and not client.ready
+    assert "https://dictation.example/health" in status.detail
+    assert "set 'server_url' to https://dictation.example" in status.detail
+
+
+def test_a_redirect_answer_to_a_transcription_is_never_a_transcript():
+    handler = routes({("POST", TRANSCRIPTIONS): httpx.Response(
+        302, headers={"location": "https://127.0.0.1:8443/v1/audio/transcriptions"},
+        html="<html><body>Found</body></html>")})
+    client = client_of(handler)
+    client.kind = "openai"
+    with pytest.raises(ServerError, match="redirect to https://127.0.0.1:8443") as raised:
+        transcribe(client)
+    assert raised.value.reason is Reason.REDIRECT and not raised.value.retryable
+
+
+def test_a_health_route_answering_500_is_a_fault_in_the_servers_words():
+    client = client_of(routes({("GET", "/health"): httpx.Response(
+        500, json={"detail": "CUDA out of memory"})}))
+    status = client.check()
+    assert status.phase.value == "fault"
+    assert status.detail == "The server at http://127.0.0.1:8000 reports a fault: CUDA out of memory"
+
+
+def test_a_failed_warm_up_on_a_loopback_fedirz_is_a_fault_not_ready():
+    handler = routes({("GET", "/health"): httpx.Response(200, text="OK"),
+                      ("POST", TRANSCRIPTIONS): lambda request: missing_file()
+                      if not request.content else httpx.Response(500, text="Internal Server Error"),
+                      ("GET", "/api/ps"): httpx.Response(200, json={"models": []})})
+    client = client_of(handler)
+    seen = []
+    status = client.check(seen.append, prepare=True)
+    assert client.kind == "fedirz" and not client.ready
+    assert status.phase.value == "fault" and "reports a fault: Internal Server Error" in status.detail
+    assert not any(s.phase.value == "ready" for s in seen)
+
+
+def test_a_read_error_right_after_an_error_answer_is_tried_once_more_anew():
+    answers = iter([httpx.Response(500, text="Internal Server Error"), "reset",
+                    httpx.Response(200, json={"text": "open the door"})])
+
+    def handler(request):
+        answer = next(answers)
+        if answer == "reset":
+            raise httpx.ReadError("connection closed by the server after its 500")
+        return answer
+
+    client = client_of(handler)
+    client.kind = "openai"
+    with pytest.raises(ServerError, match="HTTP 500"):
+        transcribe(client)
+    assert transcribe(client) == "open the door"
+
+
+def test_a_plain_404_from_the_route_detects_the_server_again_once():
+    client = client_of(routes({}))
+    client.kind = "openai"
+    with pytest.raises(ServerError) as first:
+        transcribe(client)
+    assert first.value.retryable and first.value.reason is Reason.NO_ROUTE
+    assert client.kind is None and not client.ready  # found again before the next attempt
+    client.kind = "openai"
+    with pytest.raises(ServerError) as second:
+        transcribe(client)
+    assert not second.value.retryable  # the same route again: the user must look
+
+
+def test_refused_connections_for_long_say_that_nothing_answers(monkeypatch):
+    from turbo_whisper.server import client as client_module
+
+    def refused(request):
+        raise httpx.ConnectError("Connection refused")
+
+    client = client_of(refused)
+    assert "is starting" in client.check().detail
+    monkeypatch.setattr(client_module, "NOTHING_ANSWERS_AFTER", 0.0)
+    status = client.check()
+    assert status.phase.value == "unreachable"
+    assert status.detail.startswith("Nothing answers at http://127.0.0.1:8000: start the server "
+                                    "(`turbo-whisper server up`) or check `server_url`.")
+    with pytest.raises(ServerError, match="Nothing answers at") as raised:
+        client.wait_until_ready(give_up_after=0.0)
+    assert raised.value.reason is Reason.UNREACHABLE
+
+
+def listing_server(*ids):
+    return routes({("GET", "/health"): httpx.Response(404),
+                   ("POST", TRANSCRIPTIONS): httpx.Response(400, json={"error": {
+                       "message": "Missing required parameter: 'file'."}}),
+                   ("GET", "/v1/models"): httpx.Response(200, json={
+                       "data": [{"id": model_id} for model_id in ids]})})
+
+
+def test_a_model_the_server_does_not_list_is_named_with_what_it_has():
+    client = client_of(listing_server("whisper-1", "distil-large-v3"),
+                       url="https://api.example", model="large-v2")
+    status = client.check(prepare=True)
+    assert status.phase.value == "failed"
+    assert "Model large-v2 is not on the server" in status.detail
+    assert "It has: whisper-1, distil-large-v3." in status.detail
+
+
+def test_model_auto_takes_the_only_model_the_server_lists():
+    client = client_of(listing_server("whisper-1"), url="https://api.example", model="auto")
+    status = client.check(prepare=True)
+    assert status.phase.value == "ready" and "with whisper-1" in status.detail
+    assert client.dialect.form(client.settings)["model"] == "whisper-1"
+
+
+def test_an_oversized_openapi_document_is_no_evidence_and_no_failure():
+    handler = routes({("GET", "/health"): httpx.Response(200, json={"status": "ok"}),
+                      ("POST", TRANSCRIPTIONS): missing_file(),
+                      ("GET", "/openapi.json"): httpx.Response(
+                          200, headers={"content-length": str(50 * 1024 * 1024)},
+                          stream=NeverRead())})
+    client = client_of(handler, url="https://api.example")
+    assert client.check().phase.value == "ready"
+    assert client.kind == "openai" and client.evidence.form is None
+
+
+def test_an_older_whisper_cpp_answering_503_while_loading_is_loading_not_a_fault():
+    client = client_of(routes({("GET", "/health"): httpx.Response(
+        503, json={"status": "loading model"}, headers={"server": "whisper.cpp"})}))
+    status = client.check()
+    assert status.phase.value == "loading" and "loading its model" in status.detail

@@ -134,6 +134,26 @@ def test_connection_refused_at_start_waits_for_the_server(servers, speech, dicta
     assert_delivered_once(dictation)
 
 
+def test_refused_for_long_it_says_nothing_answers_once_and_keeps_waiting(servers, speech,
+                                                                         dictation, monkeypatch):
+    from turbo_whisper.server import client as client_module
+
+    monkeypatch.setattr(client_module, "NOTHING_ANSWERS_AFTER", 1.0)  # 10 s in real use
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    dictation.start(url, [speech(PHRASE)])
+    dictation.dictate()
+    words = (f"Nothing answers at {url}: start the server (`turbo-whisper server up`) or "
+             "check `server_url`.")
+    dictation.wait_log(words, timeout=10)
+    snapshot = dictation.app.snapshot()
+    assert words in snapshot["message"] and snapshot["engine"]["phase"] == "unreachable"
+    time.sleep(1.0)
+    assert dictation.records.text(logging.INFO).count(words) == 1  # said (and notified) once
+    servers.on_port(port)
+    assert_delivered_once(dictation)
+
+
 def test_a_server_that_stops_between_dictations_refuses_then_delivers(servers, speech,
                                                                        dictation):
     server = servers()
@@ -162,7 +182,7 @@ def test_the_server_dies_mid_request_and_a_new_one_takes_its_port(servers, speec
     assert dictation.app.snapshot()["engine"]["phase"] == "unreachable"
     replacement = servers.on_port(server.port)
     assert_delivered_once(dictation)
-    assert replacement.stats()["transcriptions"] == 1
+    assert replacement.stats()["transcriptions"] == 2  # its warm-up clip, then the recording
 
 
 # --------------------------------------------------------------------------- refusals that last
@@ -171,7 +191,6 @@ def test_the_server_dies_mid_request_and_a_new_one_takes_its_port(servers, speec
 HELD = {
     "status:413": "the recording is larger than the server accepts (HTTP 413",
     "status:422": "the server rejected the request's fields (HTTP 422",
-    "status:404": "the server has no such model or route (HTTP 404",
 }
 
 
@@ -193,6 +212,21 @@ def test_a_refusal_keeps_the_recording_until_retry(fault, words, fault_server, s
     dictation.app.request("retry")
     assert_delivered_once(dictation)
     assert dictation.app.snapshot()["held"] == 0
+
+
+def test_a_plain_404_from_the_route_finds_the_server_again_and_delivers(fault_server, speech,
+                                                                       dictation):
+    def probes() -> int:
+        return fault_server.stats()["requests"].count("/inference")
+
+    ready(dictation, fault_server, speech)
+    before = probes()
+    fault_server.fault("status:404")
+    dictation.dictate()
+    line = dictation.wait_log("HTTP 404", level=logging.WARNING)
+    assert "recording is kept" in line and "Trying again" in line, line
+    assert_delivered_once(dictation)
+    assert probes() == before + 1  # the server was detected again after the 404
 
 
 def test_a_model_removed_from_speaches_is_installed_again_and_the_recording_sent(

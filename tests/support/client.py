@@ -107,6 +107,15 @@ def press(display: str, keys: str) -> None:
                    check=True, timeout=10)
 
 
+def dictate(display: str, pulse, wav: Path, run: ClientProcess) -> None:
+    """Press the hotkey, speak `wav` into the microphone, press it again."""
+    press(display, "ctrl+alt+r")
+    run.wait(lambda: run.status().get("state") == "recording", 10, "recording")
+    pulse.play(wav)
+    time.sleep(0.3)
+    press(display, "ctrl+alt+r")
+
+
 def clipboard_with(display: str, word: str, run: ClientProcess, timeout: float = 60.0) -> str:
     """Wait until the clipboard holds `word` (any case) and return its text."""
     found = {}

@@ -182,8 +182,8 @@ class ServerLauncher:
         With a start delay, or when not waiting, the port is chosen here so that the caller
         knows where to connect while the server is still refusing connections.
         """
-        if wait is None:
-            wait = start_delay <= 0
+        if wait is None:  # whisper.cpp refuses connections while it loads its model
+            wait = start_delay <= 0 and not (dialect == "whispercpp" and download_delay > 0)
         number = len(self.handles)
         log_path = self.work_dir / f"server-{number}-{dialect}.log"
         port_file = self.work_dir / f"server-{number}.port"

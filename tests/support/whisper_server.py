@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
 """A real transcription server for tests: faster-whisper behind the HTTP API of a chosen server.
 
-It speaks one of four dialects, each as the real server behaves:
-  fedirz      fedirz/faster-whisper-server <= 0.7: /health says OK at once; the first request
-              for a model not yet downloaded holds inside the request while it "downloads".
-  speaches    speaches >= 0.8: `model` is required; a model that is not installed gets an
-              immediate 404 until `POST /v1/models/{id}` downloads it.
-  whispercpp  whisper.cpp's server: `POST /inference`; /health is 503 while the model loads;
-              request errors come back as 200 with {"error": "..."}.
-  openai      a plain OpenAI-compatible API: no /health, no model management.
+It speaks one of these dialects, each as the real server answers (shared/SERVERS.md):
+  fedirz      fedirz/faster-whisper-server <= 0.7: /health says a bare OK at once; the first
+              request for a model not yet downloaded holds inside the request while it
+              "downloads"; /v1/models asks the model hub, which offline is a 500; a model it
+              cannot get (--broken-model) is a 500 that closes the connection, as uvicorn does.
+  speaches    speaches 0.5-0.8.3: /health a bare OK too; `model` is required; /v1/models lists
+              the local models; one not installed gets an immediate 404 until
+              `POST /v1/models/{id}` downloads it.
+  speaches09  speaches 0.9: the same, with /health {"message": "OK"}.
+  whispercpp  whisper.cpp's server: `POST /inference`; the model loads before the port opens
+              (connection refused meanwhile); request errors come back as 200 {"error": ...}.
+  openai      a plain OpenAI-compatible API with /health {"status": "ok"}, as many have
+              (--drop-route /health for one without).
+--drop-route PATH takes routes away (e.g. speaches without /api/ps); --redirect-to URL makes
+every answer a 301 to URL, as an http->https proxy does.
 Every model id is served by the same local model (tiny.en on the CPU); what differs between
 ids is only the simulated download and load state.
 
@@ -43,7 +50,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-DIALECTS = ("fedirz", "speaches", "whispercpp", "openai")
+DIALECTS = ("fedirz", "speaches", "speaches09", "whispercpp", "openai")
 RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 DEFAULT_MODEL = "Systran/faster-whisper-large-v3"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -74,10 +81,14 @@ class Reply:
         self,
         status: int,
         body: bytes = b"",
-        content_type: str = "application/json",
+        content_type: str | None = "application/json",
         chunks: Iterable[bytes] | None = None,
         length: int | None = None,
+        close: bool = False,
+        location: str | None = None,
     ) -> None:
+        self.location = location
+        self.close = close  # drop the connection after answering (uvicorn after a crash)
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -417,6 +428,7 @@ class Api:
         self.routes: list[tuple[str, re.Pattern, Callable[..., Reply]]] = [
             (method, re.compile(f"^{pattern}$"), handler)
             for method, pattern, handler in self.route_table()
+            if not any(pattern.startswith(dropped) for dropped in app.dropped_routes)
         ]
 
     def route_table(self) -> list[tuple[str, str, Callable[..., Reply]]]:
@@ -468,18 +480,20 @@ class Api:
 
     # transcription, shared by every dialect
     def transcribe(self, request: Request, task: str = "transcribe") -> Reply:
+        try:
+            form = request.form()
+        except FormError:
+            return self.empty_form() if not request.body else self.missing_field("file")
+        if "file" not in form:
+            return self.missing_field("file")
+        # Faults strike uploads of audio; a client's empty probe of the route is answered as
+        # the real server answers it, so the fault is left for the transcription it is meant for.
         fault = self.app.faults.take()
         if fault is not None:
             self.app.stats.count_fault()
             early = self.app.fault_reply(fault, self)
             if early is not None:
                 return early
-        try:
-            form = request.form()
-        except FormError:
-            return self.missing_field("file")
-        if "file" not in form:
-            return self.missing_field("file")
         options = self.read_options(form)
         if isinstance(options, Reply):
             return options
@@ -519,6 +533,10 @@ class Api:
     def prepare_model(self, form: dict[str, Part]) -> Reply | None:
         """Make the requested model usable, or say why not."""
         return None
+
+    def empty_form(self) -> Reply:
+        """The answer to a POST without a form (what a client's probe sends)."""
+        return self.missing_field("file")
 
     def transcript_text(self, segments: list[dict]) -> str:
         return "".join(segment["text"] for segment in segments).strip()
@@ -566,21 +584,19 @@ class FedirzApi(Api):
         ]
 
     def health(self, request: Request) -> Reply:
-        return text_reply(200, "OK")
+        return Reply(200, b"OK", content_type=None)
 
     def translate(self, request: Request) -> Reply:
         return self.transcribe(request, task="translate")
 
     def list_models(self, request: Request) -> Reply:
-        return self.model_list(self.app.models.installed())
+        return crash_reply()  # it asks the model hub, which is not there
 
     def get_model(self, request: Request, model_id: str) -> Reply:
-        if not self.app.models.is_installed(model_id):
-            return self.error(404, f"Model '{model_id}' not found")
-        return json_reply(200, self.model_object(model_id))
+        return crash_reply()
 
     def list_loaded(self, request: Request) -> Reply:
-        return json_reply(200, {"models": self.app.models.loaded()})
+        return json_reply(200, {"models": self.app.models.loaded() + self.app.failed_loads})
 
     def load_model(self, request: Request, model_id: str) -> Reply:
         if self.app.models.is_loaded(model_id):
@@ -598,6 +614,12 @@ class FedirzApi(Api):
         model_id = form["model"].text() if "model" in form else self.app.default_model
         if not model_id:
             model_id = self.app.default_model
+        if model_id in self.app.broken_models or "/" not in model_id:
+            # A model it cannot get, or a name that is no model size (e.g. whisper-1).
+            log(f"cannot load {model_id}")
+            if model_id not in self.app.failed_loads:
+                self.app.failed_loads.append(model_id)
+            return crash_reply()
         if self.app.models.download(model_id):
             log(f"downloaded {model_id} inside the request")
         self.app.models.load(model_id)
@@ -614,8 +636,16 @@ class SpeachesApi(FedirzApi):
             ("DELETE", "/v1/models/(?P<model_id>.+)", self.delete_model),
         ]
 
-    def health(self, request: Request) -> Reply:
-        return json_reply(200, {"message": "OK"})
+    def list_models(self, request: Request) -> Reply:
+        return self.model_list(self.app.models.installed())
+
+    def list_loaded(self, request: Request) -> Reply:
+        return json_reply(200, {"models": self.app.models.loaded()})
+
+    def empty_form(self) -> Reply:
+        items = [{"type": "missing", "loc": ["body", name], "msg": "Field required", "input": None}
+                 for name in ("file", "model")]
+        return json_reply(422, {"detail": items})
 
     def not_installed(self, model_id: str) -> Reply:
         return self.error(404, f"Model '{model_id}' is not installed locally. You can download "
@@ -659,6 +689,13 @@ class SpeachesApi(FedirzApi):
         return None
 
 
+class Speaches09Api(SpeachesApi):
+    """speaches 0.9: as 0.8, but /health answers JSON."""
+
+    def health(self, request: Request) -> Reply:
+        return json_reply(200, {"message": "OK"})
+
+
 class WhisperCppApi(Api):
     """whisper.cpp's server: one preloaded model, `POST /inference`, errors as 200 + {"error"}."""
 
@@ -674,7 +711,10 @@ class WhisperCppApi(Api):
         ]
 
     def loading(self) -> bool:
-        return time.monotonic() - self.app.opened_at < self.app.models.download_delay
+        return False  # it loads the model before it opens its port (main() waits for it)
+
+    def empty_form(self) -> Reply:
+        return text_reply(400, "Invalid request", "text/plain")
 
     def index(self, request: Request) -> Reply:
         page = "<html><body><h1>Whisper.cpp Server</h1><p>POST /inference</p></body></html>"
@@ -720,11 +760,15 @@ class OpenAIApi(Api):
 
     def route_table(self):
         return [
+            ("GET", "/health", self.health),
             ("POST", "/v1/audio/transcriptions", self.transcribe),
             ("POST", "/v1/audio/translations", self.translate),
             ("GET", "/v1/models", self.list_models),
             ("GET", "/v1/models/(?P<model_id>.+)", self.get_model),
         ]
+
+    def health(self, request: Request) -> Reply:
+        return json_reply(200, {"status": "ok"})
 
     def model_ids(self) -> list[str]:
         return sorted({"whisper-1", self.app.default_model})
@@ -773,6 +817,7 @@ class OpenAIApi(Api):
 API_CLASSES: dict[str, type[Api]] = {
     "fedirz": FedirzApi,
     "speaches": SpeachesApi,
+    "speaches09": Speaches09Api,
     "whispercpp": WhisperCppApi,
     "openai": OpenAIApi,
 }
@@ -812,6 +857,10 @@ class App:
         self.transcriber = transcriber
         self.models = ModelRegistry(args.download_delay, args.load_delay, args.ttl,
                                     args.installed)
+        self.broken_models = set(args.broken_model)
+        self.failed_loads: list[str] = []
+        self.dropped_routes = tuple(args.drop_route)
+        self.redirect_to = args.redirect_to
         self.faults = Faults()
         self.stats = Stats()
         self.opened_at = time.monotonic()
@@ -821,9 +870,14 @@ class App:
         if request.path.startswith("/__test__/"):
             return self.test_route(request)
         self.stats.record_request(request.path)
+        if self.redirect_to:
+            return Reply(301, b"<html><head><title>301 Moved Permanently</title></head></html>",
+                         "text/html", location=self.redirect_to.rstrip("/") + request.path)
         if self.faults.take_if("echo-auth"):
             return echo_auth_reply(request)
-        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        public = request.path == "/health" and self.dialect.startswith("speaches")
+        if self.api_key and not public and \
+                request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return json_reply(401, {"error": {"message": "Invalid API key",
                                               "type": "authentication_error"}})
         return self.api.route(request)
@@ -894,6 +948,11 @@ def echo_auth_reply(request: Request) -> Reply:
     echoed = (request.headers.get("Authorization") or "").replace("/", "\\/")
     body = '{"error": {"message": "Invalid credentials: ' + echoed + '"}}'
     return Reply(401, body.encode("utf-8"))
+
+
+def crash_reply() -> Reply:
+    """An unhandled exception under uvicorn: a bare 500, and the connection closed after it."""
+    return Reply(500, b"Internal Server Error", "text/plain; charset=utf-8", close=True)
 
 
 def _status_phrase(code: int) -> str:
@@ -1021,7 +1080,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_reply(self, reply: Reply) -> None:
         self.send_response(reply.status)
-        if reply.status not in (204, 304):
+        if reply.close:
+            self.close_connection = True
+        if reply.location:
+            self.send_header("Location", reply.location)
+        if reply.status not in (204, 304) and reply.content_type:
             self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(reply.length))
         if self.close_connection:
@@ -1084,6 +1147,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds an idle keep-alive connection stays open")
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY'")
+    parser.add_argument("--broken-model", action="append", default=[], metavar="MODEL_ID",
+                        help="fedirz: a model it cannot get; using it is a 500 (repeatable)")
+    parser.add_argument("--drop-route", action="append", default=[], metavar="PATH",
+                        help="take away the routes starting with PATH, e.g. /api/ps (repeatable)")
+    parser.add_argument("--redirect-to", metavar="URL",
+                        help="answer every request with a 301 to URL + its path")
     return parser.parse_args(argv)
 
 
@@ -1115,7 +1184,10 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = args.model_dir or default_model_dir()
     log(f"loading the model from {model_dir}")
     transcriber = Transcriber(model_dir)
-    remaining = args.start_delay - (time.monotonic() - started)
+    delay = args.start_delay
+    if args.dialect == "whispercpp":
+        delay += args.download_delay  # whisper.cpp loads its model before it opens its port
+    remaining = delay - (time.monotonic() - started)
     if remaining > 0:
         log(f"starting up: the port opens in {remaining:.1f}s")
         time.sleep(remaining)

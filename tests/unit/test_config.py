@@ -127,6 +127,17 @@ def test_settings_are_frozen():
         Settings().model = "x"  # type: ignore[misc]
 
 
+def test_server_api_and_connect_timeout_are_validated_by_name():
+    settings = load_settings({"server_api": "OpenAI", "connect_timeout": "5"}, environ={})
+    assert settings.server_api == "openai" and settings.connect_timeout == 5.0
+    assert load_settings({}, environ={"TURBO_WHISPER_SERVER_API": "whispercpp"}).server_api == \
+        "whispercpp"
+    with pytest.raises(ConfigError, match="'server_api' from --server-api has the value 'speach'"):
+        load_settings({"server_api": "speach"}, environ={})
+    with pytest.raises(ConfigError, match="'connect_timeout'.*a number >= 0"):
+        load_settings({"connect_timeout": "-1"}, environ={})
+
+
 def test_settings_remember_which_ones_the_user_gave(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('language = "fr"\n')
