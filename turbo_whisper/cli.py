@@ -97,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from turbo_whisper.output import Clipboard, Paster, clipboard_problem
     from turbo_whisper.paths import spool_dir
     from turbo_whisper.spool import Spool
+    from turbo_whisper.x11 import shown
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
@@ -122,17 +123,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     app.start()
     hotkey = HotkeyListener(settings.hotkey, lambda: app.post("hotkey_down"),
                             lambda: app.post("hotkey_up"))
+    how = f"press {shown(settings.hotkey)} to dictate, or run `turbo-whisper toggle`"
     try:
         hotkey.start()
     except HotkeyError as exc:
         log.warning("%s", exc)
+        how = "run `turbo-whisper toggle` (e.g. from a desktop shortcut) to dictate"
     problem = clipboard_problem()
     if problem:
         log.warning("The clipboard will not work: %s. Transcripts are saved to files "
                     "and shown in this log instead.", problem)
-    shown = settings.hotkey.replace("<", "").replace(">", "").title()
-    log.info("Turbo Whisper %s is running: press %s to dictate, or run `turbo-whisper toggle`.",
-             __version__, shown)
+    log.info("Turbo Whisper %s is running: %s.", __version__, how)
     _wait_for_signal()
     log.info("Stopping.")
     hotkey.stop()

@@ -1,0 +1,98 @@
+"""Real X clients for desktop tests: a window that logs the keys it receives, a paste target."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from support.services import stop_process
+
+KEY_LOGGER = textwrap.dedent("""
+    import sys, tkinter
+    root = tkinter.Tk()
+    root.title("key logger")
+    out = open(sys.argv[1], "w", buffering=1, encoding="utf-8")
+    root.bind_all("<KeyPress>", lambda e: out.write(f"press {e.keysym}\\n"))
+    root.after(200, root.focus_force)
+    root.after(400, lambda: out.write("ready\\n"))
+    root.mainloop()
+""")
+
+TK_ENTRY = textwrap.dedent("""
+    import sys, tkinter
+    root = tkinter.Tk()
+    root.title("paste target")
+    entry = tkinter.Entry(root, width=80)
+    entry.pack()
+    def save():
+        with open(sys.argv[1], "w", encoding="utf-8") as handle:
+            handle.write(entry.get())
+        root.after(100, save)
+    root.after(200, lambda: (root.focus_force(), entry.focus_force()))
+    root.after(300, save)
+    root.mainloop()
+""")
+
+
+class Window:
+    """A real X client started with this Python, stopped by its process id."""
+
+    def __init__(self, display: str, args: list[str], output: Path):
+        self.output = output
+        self.process = subprocess.Popen(args, env={**os.environ, "DISPLAY": display},
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.output.read_text(encoding="utf-8") if self.output.exists() else ""
+
+    def wait_for(self, word: str, timeout: float = 15.0) -> None:
+        end = time.monotonic() + timeout
+        while word not in self.text():
+            if time.monotonic() > end or self.process.poll() is not None:
+                raise AssertionError(f"{word!r} not seen by the window: {self.text()!r}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def key_logger(display: str, tmp_path: Path) -> Window:
+    """A focused Tk window that writes every key press it receives to a file."""
+    log = tmp_path / "keys.txt"
+    window = Window(display, [sys.executable, "-c", KEY_LOGGER, str(log)], log)
+    window.wait_for("ready")
+    return window
+
+
+def tk_entry(display: str, tmp_path: Path) -> Window:
+    """A focused Tk text entry whose content is saved to a file ten times a second."""
+    saved = tmp_path / "entry.txt"
+    window = Window(display, [sys.executable, "-c", TK_ENTRY, str(saved)], saved)
+    end = time.monotonic() + 15
+    while not saved.exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    return window
+
+
+def grab_elsewhere(display: str) -> subprocess.Popen:
+    """Another program that grabs Ctrl+Alt+R first and keeps it until stopped."""
+    script = textwrap.dedent("""
+        import sys, time
+        from Xlib import X, XK, display
+        screen = display.Display()
+        code = screen.keysym_to_keycode(XK.string_to_keysym("r"))
+        screen.screen().root.grab_key(code, X.ControlMask | X.Mod1Mask, True,
+                                      X.GrabModeAsync, X.GrabModeAsync)
+        screen.sync()
+        print("grabbed", flush=True)
+        time.sleep(3600)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "DISPLAY": display},
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "grabbed"
+    return process
