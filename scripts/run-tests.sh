@@ -11,7 +11,7 @@ APT_PACKAGES=(
     pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins  # virtual microphone
     espeak-ng sox                                 # speech to feed it
     docker.io docker-compose debootstrap          # the compose tier
-    python3-tk libnotify-bin                     # a paste target window; notifications
+    python3-tk libnotify-bin xterm               # paste target windows; notifications
 )
 
 missing=()

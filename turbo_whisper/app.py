@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, segment, text
+from turbo_whisper import history, last, segment, text
 from turbo_whisper.audio import (
     Recording,
     decode_wav,
@@ -27,6 +27,7 @@ from turbo_whisper.audio import (
     flac_problem,
     loudest_dbfs,
 )
+from turbo_whisper.batch import Batch
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import (
     ClipboardError,
@@ -79,7 +80,7 @@ class EngineLike(Protocol):
 
 
 class OutputLike(Protocol):
-    def deliver(self, transcript: str) -> None: ...
+    def deliver(self, transcript: str) -> str | None: ...  # a note for the user, if any
 
 
 @dataclass(eq=False)
@@ -92,6 +93,7 @@ class Job:
     last: bool = True  # the part that completes its dictation (always true without a group)
     skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
     wordless: bool = False  # came back without words once already in this run
+    waited: bool = False  # waited for the server, a retry or a restart: delivered with others
 
 
 def jobs_from_entries(entries: list[SpoolEntry]
@@ -153,6 +155,8 @@ class Dictation:
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._threads: list[threading.Thread] = []
         self.delivered = 0
+        self._batch = Batch()
+        self._told_waiting = False  # the user heard that the server is not ready
         self._flac = settings.upload_format == "flac"
         problem = flac_problem() if self._flac else None
         if problem:
@@ -167,8 +171,9 @@ class Dictation:
         """Queue what earlier runs left behind, then start the controller and the worker."""
         self._queue_entries(self.spool.pending())
         if self._jobs.qsize():
-            self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
-                               "as soon as the server is ready.", notify=False)
+            self.feedback.tell("info", f"{self._jobs.qsize()} recording(s) kept from an earlier "
+                               "session will be transcribed as soon as the server is ready; "
+                               "their text will replace what is in the clipboard.")
         for target, name in ((self._control_loop, "controller"), (self._work_loop, "worker")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -365,9 +370,15 @@ class Dictation:
             self.feedback.tell("error", f"The kept recording {entry.path} cannot be read "
                                f"({exc}); it is left in place.", notify=False)
         for job in jobs:
+            job.waited = True
             self._queue(job)
 
     def _queue(self, job: Job) -> None:
+        if not self.engine.ready and job.entry is not None and not job.waited:
+            job.waited = True
+            if job.last:
+                self.feedback.tell("info", "The recording is kept; it is transcribed once the "
+                                   f"server is ready ({self.engine.status.detail}).")
         with self._lock:
             if job.entry is not None:
                 if job.entry.name in self._queued:
@@ -445,9 +456,15 @@ class Dictation:
             self._progress_detail = ""
 
     def _on_engine_status(self, status: EngineStatus) -> None:
+        """Log every step; notify it while recordings wait, and "ready" after such a wait."""
         self._set_work(Work.WAITING, status.detail)
-        level = "info" if status.phase is not Phase.FAILED else "error"
-        self.feedback.tell(level, status.detail)  # starting, downloading, loading, ready
+        if status.phase is Phase.FAILED:
+            self.feedback.tell("error", status.detail)
+            return
+        ready = status.phase is Phase.READY
+        notify = self._told_waiting if ready else not self._jobs.empty() or self._current is not None
+        self._told_waiting = not ready and (self._told_waiting or notify)
+        self.feedback.tell("info", status.detail, notify=notify)
 
     def _process(self, job: Job) -> None:
         if job.group in self._broken_groups:
@@ -498,6 +515,7 @@ class Dictation:
 
     def _hold(self, job: Job, cold: bool = False) -> None:
         """Keep a job for `retry` (or, when the server was only cold, for its readiness)."""
+        job.waited = True
         with self._lock:
             (self._cold if cold else self._held).append(job)
             if job.group is not None and not job.last:
@@ -530,8 +548,10 @@ class Dictation:
                                "audio; nothing was copied.")
             self._done(job)
             return
+        together, count = self._batch.add(words, job.waited, job.waited and self._more_waited())
+        self._remember(together)
         try:
-            self.output.deliver(words)
+            note = self.output.deliver(together)
         except ClipboardError as exc:
             try:
                 saved = self.spool.keep_text(job.entry, words)
@@ -555,12 +575,33 @@ class Dictation:
         self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
                       "at": time.time()}
         log.debug("Transcript: %s", words)
-        count = len(words.split())
-        self.feedback.tell("info", f"Copied {count} words ({job.seconds:.0f} s of audio).",
+        self._announce(job, together, count, note)
+
+    def _announce(self, job: Job, together: str, count: int, note: str | None) -> None:
+        words = len(together.split())
+        joined = f"; {count} dictations, in order" if count > 1 else ""
+        self.feedback.tell("info", f"Copied {words} words ({job.seconds:.0f} s of audio{joined}).",
                            notify=False)
-        preview = " ".join(words.split()[:6]) + ("…" if count > 6 else "")
-        self.feedback.notify("info", f"Copied: {preview}")
+        preview = " ".join(together.split()[:6]) + ("…" if words > 6 else "")
+        if note:
+            self.feedback.tell("warning", note)
+        else:
+            self.feedback.notify("info", f"Copied {count} dictations: {preview}" if count > 1
+                                 else f"Copied: {preview}")
         self.feedback.cue("done")
+
+    def _more_waited(self) -> bool:
+        """Whether recordings that waited, like this one, are still to be delivered."""
+        with self._jobs.mutex:
+            queued = [job for job in self._jobs.queue if job is not None]
+        return any(job.waited for job in queued) or bool(self._cold)
+
+    def _remember(self, together: str) -> None:
+        try:
+            last.remember(together, self.spool.directory.parent / last.FILE_NAME)
+        except OSError as exc:
+            log.warning("The last transcript could not be kept for `turbo-whisper last`: %s.",
+                        exc)
 
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again

@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         log.warning("%s Recording will work once an input device is there.", exc)
     feedback = Feedback(settings.notifications, settings.sounds)
-    output = Paster() if settings.output == "paste" else Clipboard()
+    output = Paster(dict(settings.paste_keys)) if settings.output == "paste" else Clipboard()
     app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
                     feedback, progress=_container_progress(settings))
     control = ControlServer(lambda command: _handle_command(app, command))
@@ -363,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
     history.set_defaults(func=cmd_history)
 
+    again = commands.add_parser("last", help="copy the last transcript to the clipboard again")
+    again.add_argument("--print", action="store_true", help="print it instead")
+    again.set_defaults(func=cmd_last)
+
     from turbo_whisper import stack_cli
 
     stack_cli.add_parsers(commands)
@@ -390,6 +394,22 @@ def cmd_history(args: argparse.Namespace) -> int:
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.get("at", 0)))
         print(f"{when}  {entry.get('seconds', 0):>5.1f} s  {entry.get('text', '')}")
+    return 0
+
+
+def cmd_last(args: argparse.Namespace) -> int:
+    from turbo_whisper.last import last_path, recall
+    from turbo_whisper.output import Clipboard
+
+    transcript = recall()
+    if transcript is None:
+        print(f"No transcript has been delivered yet ({last_path()}).", file=sys.stderr)
+        return EXIT_ERROR
+    if args.print:
+        print(transcript)
+        return 0
+    Clipboard().deliver(transcript)
+    print(f"The last transcript ({len(transcript.split())} words) is in the clipboard again.")
     return 0
 
 

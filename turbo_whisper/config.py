@@ -47,6 +47,7 @@ class Settings:
     max_seconds: float = 600.0  # hard cap on one recording
     silence_threshold_db: float = -50.0  # loudest 100 ms below this: nothing was heard
     output: str = "clipboard"  # "clipboard" or "paste"
+    paste_keys: tuple[tuple[str, str], ...] = ()  # window class -> keys that paste there
     trailing_space: bool = False
     replacements: tuple[tuple[str, str], ...] = ()
     sounds: bool = True
@@ -187,6 +188,24 @@ def _replacements(value: Any) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
+def _paste_keys(value: Any) -> tuple[tuple[str, str], ...]:
+    from turbo_whisper.hotkey import parse_hotkey
+
+    accepted = ('a table of window classes (as `xprop WM_CLASS` shows them) and the keys that '
+                'paste there, e.g. { xterm = "shift+insert", emacs = "ctrl+y" }')
+    if not isinstance(value, Mapping):
+        raise ValueError(accepted)
+    pairs = []
+    for name, keys in value.items():
+        if not isinstance(keys, str) or not str(name).strip():
+            raise ValueError(accepted)
+        try:
+            pairs.append((str(name).strip().lower(), parse_hotkey(keys)))
+        except ValueError:
+            raise ValueError(accepted) from None
+    return tuple(pairs)
+
+
 def _log_level(value: Any) -> str:
     return _choice("debug", "info", "warning", "error")(value)
 
@@ -206,6 +225,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_seconds": _number(1, 4 * 3600),
     "silence_threshold_db": _number(-120, 0),
     "output": _choice("clipboard", "paste"),
+    "paste_keys": _paste_keys,
     "trailing_space": _boolean,
     "replacements": _replacements,
     "sounds": _boolean,
@@ -222,7 +242,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
 assert set(PARSERS) == {f.name for f in fields(Settings)} - {"config_file"}
 
 # Settings that make no sense as a single environment string.
-_NOT_FROM_ENV = {"replacements"}
+_NOT_FROM_ENV = {"replacements", "paste_keys"}
 
 
 def default_config_path() -> Path:

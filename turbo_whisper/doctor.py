@@ -72,15 +72,13 @@ def check_microphone(settings: Settings, seconds: float = 1.0) -> Row:
 
 def check_clipboard() -> Row:
     from turbo_whisper.errors import ClipboardError
-    from turbo_whisper.output import Clipboard
+    from turbo_whisper.output import Clipboard, copy_bytes, read_bytes
 
     try:
-        import pyperclip
-
-        previous = pyperclip.paste() if not _clipboard_blocked() else None
+        previous = read_bytes() if not _clipboard_blocked() else None
         Clipboard().deliver(CLIPBOARD_PROBE)
         if previous:
-            pyperclip.copy(previous)
+            copy_bytes(previous)
     except ClipboardError as exc:
         return Row("clipboard", FAIL, str(exc))
     except Exception as exc:

@@ -52,8 +52,9 @@ def keysym(key: str) -> int:
     """The X keysym of one pynput key name; 0 when X has none."""
     from Xlib import XK
 
-    if key in _KEYSYMS:
-        return int(XK.string_to_keysym(_KEYSYMS[key]))
+    named = _KEYSYMS.get(key) or MODIFIER_KEYSYMS.get(key)
+    if named:
+        return int(XK.string_to_keysym(named))
     found = int(XK.string_to_keysym(key))
     return found or (ord(key) if len(key) == 1 and 0x20 <= ord(key) <= 0xFF else 0)
 

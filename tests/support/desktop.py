@@ -79,6 +79,41 @@ def tk_entry(display: str, tmp_path: Path) -> Window:
     return window
 
 
+def xterm(display: str, tmp_path: Path) -> Window:
+    """A real xterm, focused, whose shell writes what it receives (a paste) to a file."""
+    typed = tmp_path / "xterm.txt"
+    typed.write_text("")
+    window = Window(display, ["xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c",
+                              f"stty -icanon -echo; exec cat > '{typed}'"], typed)
+    env = {**os.environ, "DISPLAY": display}
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        found = subprocess.run(["xdotool", "search", "--pid", str(window.process.pid)], env=env,
+                               capture_output=True, text=True, check=False).stdout.split()
+        if found:
+            subprocess.run(["xdotool", "windowfocus", "--sync", found[0]], env=env, check=True,
+                           timeout=10)
+            return window
+        time.sleep(0.1)
+    window.stop()
+    raise AssertionError("the xterm window did not appear")
+
+
+def set_clipboard(display: str, data: bytes) -> None:
+    """What the user copied before dictating, held by xclip in its own session."""
+    subprocess.run(["xclip", "-selection", "clipboard"], input=data, check=True, timeout=10,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                   env={**os.environ, "DISPLAY": display})
+
+
+def dictate_with_commands(run, pulse, wav: Path) -> None:
+    """One dictation through `turbo-whisper toggle`, the speech played while recording."""
+    assert run.command("toggle").returncode == 0
+    pulse.play(wav)
+    time.sleep(0.2)
+    assert run.command("toggle").returncode == 0
+
+
 def grab_elsewhere(display: str) -> subprocess.Popen:
     """Another program that grabs Ctrl+Alt+R first and keeps it until stopped."""
     script = textwrap.dedent("""

@@ -125,3 +125,18 @@ def test_replacements_table_from_file(tmp_path):
 def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings().model = "x"  # type: ignore[misc]
+
+
+def test_paste_keys_is_a_table_of_window_classes_and_keys(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[paste_keys]\nEmacs = "ctrl+y"\n"org.wezfurlong.wezterm" = "shift+insert"\n')
+    settings = load_settings({"config": str(path)}, environ={})
+    assert dict(settings.paste_keys) == {"emacs": "<ctrl>+y",
+                                         "org.wezfurlong.wezterm": "<shift>+<insert>"}
+
+
+def test_paste_keys_that_are_not_keys_name_the_setting(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[paste_keys]\nemacs = "ctrl+banana"\n')
+    with pytest.raises(ConfigError, match="'paste_keys'.*window classes"):
+        load_settings({"config": str(path)}, environ={})
