@@ -121,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     control = ControlServer(lambda command: _handle_command(app, command))
     control.start()
     app.start()
+    indicator = _start_indicator(settings, app, recorder)
     hotkey = HotkeyListener(settings.hotkey, lambda: app.post("hotkey_down"),
                             lambda: app.post("hotkey_up"))
     how = f"press {shown(settings.hotkey)} to dictate, or run `turbo-whisper toggle`"
@@ -136,12 +137,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("Turbo Whisper %s is running: %s.", __version__, how)
     _wait_for_signal()
     log.info("Stopping.")
+    if indicator is not None:
+        indicator.stop()
     hotkey.stop()
     control.stop()
     app.shutdown()
     recorder.close()
     lock.release()
     return 0
+
+
+def _start_indicator(settings: Settings, app: Any, recorder: Any) -> Any:
+    """The recording indicator on an X display, unless 'indicator' is off."""
+    import os
+
+    if not settings.indicator or not os.environ.get("DISPLAY"):
+        return None
+    from turbo_whisper.indicator import Indicator
+
+    indicator = Indicator(app.snapshot, recorder.level_db, settings.indicator_position)
+    indicator.start()
+    return indicator
 
 
 def _container_progress(settings: Settings) -> Any:

@@ -52,6 +52,8 @@ class Settings:
     replacements: tuple[tuple[str, str], ...] = ()
     sounds: bool = True
     notifications: bool = True
+    indicator: bool = True  # a small always-on-top window while recording (X11)
+    indicator_position: str = "top-right"
     preroll_ms: int = 0
     history: bool = False
     upload_format: str = "wav"  # "wav" or "flac"
@@ -230,6 +232,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "replacements": _replacements,
     "sounds": _boolean,
     "notifications": _boolean,
+    "indicator": _boolean,
+    "indicator_position": _choice("top-right", "top-left", "bottom-right", "bottom-left", "top",
+                                  "bottom"),
     "preroll_ms": _integer(0, 5000),
     "history": _boolean,
     "upload_format": _choice("wav", "flac"),

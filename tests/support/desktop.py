@@ -131,3 +131,47 @@ def grab_elsewhere(display: str) -> subprocess.Popen:
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stdout.readline().strip() == "grabbed"
     return process
+
+
+COLOURS = {"recording": (0xC8, 0x1E, 0x1E), "transcribing": (0x1E, 0x5A, 0xC8),
+           "waiting": (0xD2, 0x8C, 0x00), "copied": (0x1E, 0x96, 0x3C)}
+
+
+class Screenshots:
+    """Reads the screen where the client's indicator window is, as a person would see it."""
+
+    def __init__(self, display: str):
+        from Xlib import display as xdisplay
+
+        self.screen = xdisplay.Display(display)
+        self.root = self.screen.screen().root
+
+    def indicator(self) -> tuple[str | None, float]:
+        """The state whose colour the indicator shows (None: not on screen), and how much of
+        its width the white level bar along its bottom edge covers."""
+        from Xlib import X
+
+        for window in self.root.query_tree().children:
+            names = window.get_wm_class()
+            if names and names[0] == "turbo-whisper-indicator" and \
+                    window.get_attributes().map_state == X.IsViewable:
+                return self._read(window.get_geometry())
+        return None, 0.0
+
+    def _read(self, box) -> tuple[str | None, float]:
+        from Xlib import X
+
+        image = self.root.get_image(box.x, box.y, box.width, box.height, X.ZPixmap,
+                                    0xFFFFFFFF).data
+
+        def pixel(x: int, y: int) -> tuple[int, ...]:
+            at = (y * box.width + x) * 4
+            return tuple(image[at:at + 3][::-1])  # the image is BGRX
+
+        colour = pixel(2, 2)
+        state = next((name for name, rgb in COLOURS.items() if rgb == colour), str(colour))
+        bar = sum(pixel(x, box.height - 2) == (255, 255, 255) for x in range(box.width))
+        return state, bar / box.width
+
+    def close(self) -> None:
+        self.screen.close()
