@@ -26,5 +26,6 @@ def test_a_delivery_or_an_error_flashes_for_a_moment():
     flashes = Flashes()
     assert flashes.look(IDLE, 0.0) is None  # the first look only learns the counts
     assert flashes.look({**IDLE, "delivered": 1}, 1.0).state == "copied"
-    assert flashes.look({**IDLE, "delivered": 1}, 2.0) is None
-    assert flashes.look({**IDLE, "delivered": 1, "held": 1}, 3.0).state == "error"
+    assert flashes.look({**IDLE, "delivered": 1}, 2.0).state == "copied"
+    assert flashes.look({**IDLE, "delivered": 1}, 3.0) is None
+    assert flashes.look({**IDLE, "delivered": 1, "held": 1}, 4.0).state == "error"
