@@ -682,9 +682,10 @@ class Dictation:
                 parts.append(self._progress_detail)
         else:
             parts.append(engine.detail)
-        if pending:
-            parts.append(f"{pending} recording(s) waiting to be transcribed.")
-        if self._held or self._cold:
-            parts.append(f"{len(self._held) + len(self._cold)} kept after an error; "
-                         "`turbo-whisper retry` sends them.")
+        kept = len(self._held) + len(self._cold)
+        if pending - kept:
+            parts.append(f"{pending - kept} recording(s) waiting to be transcribed.")
+        if kept:
+            parts.append(f"{kept} recording(s) kept after an error; `turbo-whisper retry` "
+                         "sends them.")
         return " ".join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -149,8 +150,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _start_indicator(settings: Settings, app: Any, recorder: Any) -> Any:
     """The recording indicator on an X display, unless 'indicator' is off."""
-    import os
-
     if not settings.indicator or not os.environ.get("DISPLAY"):
         return None
     from turbo_whisper.indicator import Indicator
@@ -170,10 +169,15 @@ def _container_progress(settings: Settings) -> Any:
     return lambda: container.container_status(stack)
 
 
+NOTHING_TO_STOP = "Nothing to stop: no recording is in progress."
+
+
 def _handle_command(app: Any, command: dict[str, Any]) -> dict[str, Any]:
     name = command.get("cmd")
     if name == "status":
         return dict(app.snapshot())
+    if name in ("stop", "cancel") and app.snapshot().get("state") != "recording":
+        return {"ok": False, "idle": True, "error": NOTHING_TO_STOP}
     if name in ("toggle", "start", "stop", "cancel", "retry"):
         return dict(app.request(name))
     return {"ok": False, "error": f"unknown command {name!r}"}
@@ -193,6 +197,9 @@ def cmd_control(args: argparse.Namespace) -> int:
     from turbo_whisper.control import send
 
     answer = send(args.command)
+    if answer.get("idle"):
+        print(f"turbo-whisper: {answer.get('error', NOTHING_TO_STOP)}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
     if not answer.get("ok"):
         return _refused(answer)
     if args.json:
@@ -220,7 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
-        print(f"Turbo Whisper is running ({answer['state']}). {answer['message']}")
+        print(f"Turbo Whisper is running. {answer['message']}")
     return 0
 
 
@@ -440,6 +447,17 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+        return code
+    except BrokenPipeError:  # `turbo-whisper doctor | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141  # as a shell reports a program ended by SIGPIPE
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
