@@ -11,15 +11,28 @@ from pathlib import Path
 
 from support.services import stop_process
 
+# A plain X client (python-xlib), not Tk: Tk drops Ctrl+Alt+letter presses before its
+# bindings see them, so a Tk logger would miss the very keys this is about.
 KEY_LOGGER = textwrap.dedent("""
-    import sys, tkinter
-    root = tkinter.Tk()
-    root.title("key logger")
+    import sys, time
+    from Xlib import X, XK, display
+    screen = display.Display()
+    root = screen.screen().root
+    window = root.create_window(0, 0, 300, 100, 0, screen.screen().root_depth,
+                                event_mask=X.KeyPressMask)
+    window.set_wm_name("key logger")
+    window.map()
+    screen.sync()
+    time.sleep(0.2)
+    window.set_input_focus(X.RevertToParent, X.CurrentTime)
+    screen.sync()
     out = open(sys.argv[1], "w", buffering=1, encoding="utf-8")
-    root.bind_all("<KeyPress>", lambda e: out.write(f"press {e.keysym}\\n"))
-    root.after(200, root.focus_force)
-    root.after(400, lambda: out.write("ready\\n"))
-    root.mainloop()
+    out.write("ready\\n")
+    while True:
+        event = screen.next_event()
+        if event.type == X.KeyPress:
+            name = XK.keysym_to_string(screen.keycode_to_keysym(event.detail, 0))
+            out.write(f"press {name} {event.state}\\n")
 """)
 
 TK_ENTRY = textwrap.dedent("""
@@ -62,7 +75,7 @@ class Window:
 
 
 def key_logger(display: str, tmp_path: Path) -> Window:
-    """A focused Tk window that writes every key press it receives to a file."""
+    """A focused X window that writes every key press it receives to a file."""
     log = tmp_path / "keys.txt"
     window = Window(display, [sys.executable, "-c", KEY_LOGGER, str(log)], log)
     window.wait_for("ready")
