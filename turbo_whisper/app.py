@@ -377,6 +377,7 @@ class Dictation:
         if not self.engine.ready and job.entry is not None and not job.waited:
             job.waited = True
             if job.last:
+                self._told_waiting = True
                 self.feedback.tell("info", "The recording is kept; it is transcribed once the "
                                    f"server is ready ({self.engine.status.detail}).")
         with self._lock:
