@@ -171,8 +171,8 @@ class Dictation:
         """Queue what earlier runs left behind, then start the controller and the worker."""
         self._queue_entries(self.spool.pending())
         if self._jobs.qsize():
-            self.feedback.tell("info", f"{self._jobs.qsize()} recording(s) kept from an earlier "
-                               "session will be transcribed as soon as the server is ready; "
+            self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
+                               "as soon as the server is ready: kept from an earlier session, "
                                "their text will replace what is in the clipboard.")
         for target, name in ((self._control_loop, "controller"), (self._work_loop, "worker")):
             thread = threading.Thread(target=target, name=name, daemon=True)

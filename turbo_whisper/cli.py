@@ -446,8 +446,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # --help, --version or a usage error, printed already
+            sys.stdout.flush()
+            raise
         code = _run(args)
         sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
         return code
