@@ -551,6 +551,7 @@ class Dictation:
             return
         together, count = self._batch.add(words, job.waited, job.waited and self._more_waited())
         self._remember(together)
+        log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
         try:
             note = self.output.deliver(together)
         except ClipboardError as exc:
@@ -575,7 +576,6 @@ class Dictation:
                                    notify=False)
         self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
                       "at": time.time()}
-        log.debug("Transcript: %s", words)
         self._announce(job, together, count, note)
 
     def _announce(self, job: Job, together: str, count: int, note: str | None) -> None:

@@ -19,4 +19,4 @@ def test_two_dictations_made_during_a_cold_start_are_joined_in_order(
     text = clipboard_with(xvfb, "report", run, timeout=90)
     first, second = text.lower().index("morning"), text.lower().index("report")
     assert first < second and "\n" in text[first:second]
-    assert "2 dictations, in order" in run.log()
+    run.wait_log("2 dictations, in order", timeout=10)
