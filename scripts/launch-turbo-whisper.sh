@@ -6,24 +6,28 @@ usage() {
   cat <<'EOF'
 Usage: launch-turbo-whisper.sh [--foreground] [--no-server] [--cpu | --gpu] [--stop] [--help]
 
-Starts Turbo Whisper. The first run creates a virtual environment and installs the client
-into it; later runs reinstall only when the sources changed. Then it starts the client in
-the background (log: $XDG_STATE_HOME/turbo-whisper/client.log) and the transcription
-server's Docker stack when it is not running: the GPU variant when Docker has an NVIDIA
-runtime, else the CPU one. It does not wait for the model download: the client waits for
-the server itself and says what the server is doing. A second launch while the client runs
-only says so.
+Starts Turbo Whisper. The first run installs the few system packages the client needs
+(with sudo), creates a virtual environment and installs the client into it; later runs
+reinstall only when the sources changed, and start the installed client if that fails
+(e.g. offline). Then it starts the client in the background (log:
+$XDG_STATE_HOME/turbo-whisper/client.log) and the transcription server's Docker stack when
+it is not running: the GPU variant when Docker has an NVIDIA runtime, else the CPU one. It
+does not wait for the model download: the client waits for the server itself and says what
+the server is doing. A second launch while a client runs, however it was started, only
+says so.
 
   --foreground  run the client in this terminal (or under systemd), not in the background
   --no-server   leave Docker alone (a remote server, or engine = "local")
   --gpu, --cpu  choose the server variant instead of detecting it
-  --stop        stop the running client (the server keeps running: turbo-whisper server down)
+  --stop        stop the running client, however it was started (turbo-whisper quit; the
+                server keeps running: turbo-whisper server down stops it)
   -h, --help    show this text
 
 Environment:
   TURBO_WHISPER_VENV          the virtual environment (default $XDG_DATA_HOME/turbo-whisper/venv)
   TURBO_WHISPER_PYTHON        the Python that creates it (default python3)
-  TURBO_WHISPER_VENV_OPTIONS  more options for `python -m venv`, e.g. --system-site-packages
+  TURBO_WHISPER_VENV_OPTIONS  more options for `python -m venv` (it always gets
+                              --system-site-packages, for Debian's python3-evdev)
   TURBO_WHISPER_VARIANT       gpu, cpu or auto (default), like --gpu and --cpu
 EOF
 }
@@ -49,7 +53,6 @@ python="${TURBO_WHISPER_PYTHON:-python3}"
 read -r -a venv_options <<<"${TURBO_WHISPER_VENV_OPTIONS:-}"
 variant="${TURBO_WHISPER_VARIANT:-auto}"
 log_file="$state_dir/client.log"
-pid_file="$state_dir/client.pid"
 client="$venv/bin/turbo-whisper"
 
 foreground=false
@@ -75,8 +78,19 @@ esac
 # --- system packages -----------------------------------------------------------------------
 
 # What the client needs from the system: venv for its environment, PortAudio for the
-# microphone, xclip for the clipboard. Installed on Debian/Ubuntu when missing.
-SYSTEM_PACKAGES=(python3-venv libportaudio2 xclip)
+# microphone, xclip for the clipboard, and Debian's build of evdev. pynput needs evdev on
+# Linux, and PyPI has no wheel of it: pip would compile it, which needs gcc, the Python
+# headers and the kernel headers, which a desktop does not have (gcc python3-dev on Debian
+# 12: 44 packages, 60 MB to download, 230 MB installed). The environment sees Debian's
+# python3-evdev through --system-site-packages instead (1 package, 0.2 MB installed).
+# Installed on Debian/Ubuntu when missing.
+SYSTEM_PACKAGES=(python3-venv python3-evdev libportaudio2 xclip)
+
+# sudo without a question: at a terminal it may ask for the password; elsewhere (autostart)
+# only when it needs none.
+can_sudo() {
+  command -v sudo >/dev/null && { [[ -t 0 ]] || sudo -n true 2>/dev/null; }
+}
 
 ensure_system_packages() {
   command -v dpkg-query >/dev/null && command -v apt-get >/dev/null || return 0
@@ -91,8 +105,8 @@ ensure_system_packages() {
   if [[ "$(id -u)" -eq 0 ]]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${apt[@]}"; } >/dev/null ||
       warn "could not install ${missing[*]}; run: apt-get install ${missing[*]}"
-  elif command -v sudo >/dev/null && [[ -t 0 ]]; then
-    { sudo apt-get update -qq && sudo "${apt[@]}"; } >/dev/null ||
+  elif can_sudo; then
+    { sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "${apt[@]}"; } >/dev/null ||
       warn "could not install ${missing[*]}; run: sudo apt install ${missing[*]}"
   else
     warn "missing system packages: ${missing[*]}; run: sudo apt install ${missing[*]}"
@@ -113,10 +127,32 @@ source_stamp() {
 create_venv() {
   say "creating the virtual environment $venv (first run)"
   mkdir -p "$(dirname -- "$venv")"
-  if ! "$python" -m venv ${venv_options[@]+"${venv_options[@]}"} "$venv"; then
+  if ! "$python" -m venv --system-site-packages ${venv_options[@]+"${venv_options[@]}"} \
+    "$venv"; then
     rm -rf -- "$venv"
     die "could not create $venv with $python (Debian/Ubuntu: sudo apt install python3-venv)"
   fi
+}
+
+# An environment made before it saw the system's packages would compile evdev.
+see_system_packages() {
+  local cfg="$venv/pyvenv.cfg"
+  [[ -f "$cfg" ]] && grep -q '^include-system-site-packages *= *false' "$cfg" || return 0
+  "$venv/bin/python" -c 'import evdev' 2>/dev/null && return 0
+  sed -i 's/^include-system-site-packages *= *false/include-system-site-packages = true/' "$cfg"
+}
+
+# pip builds this package with setuptools (pyproject.toml's build-system). With them in the
+# environment it builds without isolation, so it fetches nothing: a reinstall after the
+# sources changed works offline too. pip asks no index for what is already there.
+BUILD_REQUIREMENTS=("setuptools>=66.1" wheel)
+
+pip_install() {
+  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+  if "${pip[@]}" "${BUILD_REQUIREMENTS[@]}"; then
+    pip+=(--no-build-isolation)
+  fi
+  "${pip[@]}" "$checkout"
 }
 
 ensure_installed() {
@@ -127,9 +163,14 @@ ensure_installed() {
   fi
   ensure_system_packages
   [[ -x "$venv/bin/python" ]] || create_venv
+  see_system_packages
   say "installing Turbo Whisper from $checkout into $venv"
-  "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "$checkout" ||
-    die "pip could not install Turbo Whisper (its messages are above)"
+  if ! pip_install; then
+    [[ -x "$client" ]] || die "pip could not install Turbo Whisper (its messages are above)"
+    warn "pip could not install the changed sources (its messages are above);" \
+      "starting the Turbo Whisper installed before. The next launch tries again."
+    return 0
+  fi
   # Tells the installed client where its compose files and this script are.
   printf '%s\n' "$checkout" >"$venv/turbo-whisper-checkout"
   printf '%s\n' "$wanted" >"$stamp_file"
@@ -143,39 +184,39 @@ link_command() {
     mkdir -p "$(dirname -- "$link")"
     ln -sfn "$client" "$link"
   fi
+  case ":$PATH:" in
+    *":$HOME/.local/bin:"*) ;;
+    *) say "~/.local/bin is not on your PATH yet (it is after your next login on" \
+      "Debian/Ubuntu); until then run $link" ;;
+  esac
 }
 
 # --- the client process ----------------------------------------------------------------------
 
-# Prints the pid of the running client; fails when there is none.
+# The client installed here, else one on PATH: either can stop a client started by hand.
+any_client() {
+  if [[ -x "$client" ]]; then
+    printf '%s\n' "$client"
+  else
+    command -v turbo-whisper
+  fi
+}
+
+# Prints the pid of the running client; fails when there is none. The client's instance
+# lock answers, so a client started by hand counts too.
 running_pid() {
-  local pid cmdline
-  [[ -f "$pid_file" ]] || return 1
-  pid="$(<"$pid_file")"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  # The pid may have been reused by another program since.
-  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  [[ "$cmdline" == *turbo-whisper* ]] || return 1
-  printf '%s\n' "$pid"
+  local command
+  command="$(any_client)" || return 1
+  "$command" pid 2>/dev/null
 }
 
 stop_client() {
-  local pid
-  if ! pid="$(running_pid)"; then
+  local command
+  if ! command="$(any_client)"; then
     say "Turbo Whisper is not running."
     return 0
   fi
-  kill -TERM "$pid"
-  for _ in $(seq 50); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f -- "$pid_file"
-      say "stopped Turbo Whisper (process $pid)."
-      return 0
-    fi
-    sleep 0.2
-  done
-  die "Turbo Whisper (process $pid) did not stop within 10 s; kill -9 $pid ends it."
+  "$command" quit
 }
 
 start_server() {
@@ -186,23 +227,25 @@ start_server() {
   fi
 }
 
+# The one place the client is started; the words before it say how: `exec` in this
+# terminal (or under systemd), `exec setsid` in a background job detached from it.
+start_client() {
+  "$@" "$client" run
+}
+
 # Starts the client detached from this terminal; fails if it dies at once (it says why).
 start_background() {
-  local pid
+  local pid detach=setsid
+  command -v setsid >/dev/null || detach=nohup
   printf '\n=== %s: Turbo Whisper starts ===\n' "$(date '+%Y-%m-%d %H:%M:%S')" >>"$log_file"
-  if command -v setsid >/dev/null; then
-    setsid "$client" run >>"$log_file" 2>&1 </dev/null 9>&- &
-  else
-    nohup "$client" run >>"$log_file" 2>&1 </dev/null 9>&- &
-  fi
+  start_client exec "$detach" >>"$log_file" 2>&1 </dev/null 9>&- &
   pid=$!
-  printf '%s\n' "$pid" >"$pid_file"
   for _ in $(seq 15); do
     sleep 0.1
     kill -0 "$pid" 2>/dev/null && continue
-    rm -f -- "$pid_file"
-    if grep -q "already running" <(tail -n 5 -- "$log_file"); then
-      say "Turbo Whisper is already running (started without this script)."
+    wait "$pid" || true
+    if pid="$(running_pid)"; then
+      say "Turbo Whisper is already running (process $pid, started without this script)."
       exit 0
     fi
     warn "Turbo Whisper stopped at once; the end of $log_file says:"
@@ -213,7 +256,7 @@ start_background() {
 }
 
 main() {
-  umask 077  # the log, pid file and environment are the user's alone
+  umask 077  # the log and the environment are the user's alone
   mkdir -p "$state_dir"
   # One launch at a time: the autostart entry and the systemd unit may fire together.
   exec 9>"$state_dir/launch.lock"
@@ -237,9 +280,8 @@ main() {
     if [[ "$with_server" == true ]]; then
       (start_server 9>&- &)
     fi
-    printf '%s\n' "$$" >"$pid_file"
     exec 9>&-
-    exec "$client" run
+    start_client exec
   fi
   start_background
   if [[ "$with_server" == true ]]; then

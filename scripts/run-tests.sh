@@ -6,12 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-    python3 python3-venv python3-pip
+    python3 python3-venv python3-pip python3-evdev  # python3-evdev: the launch script's too
     xvfb xdotool xclip xsel x11-utils            # virtual screen, key presses, clipboard
     pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins  # virtual microphone
     espeak-ng sox                                 # speech to feed it
     docker.io docker-compose debootstrap          # the compose tier
     python3-tk libnotify-bin xterm               # paste target windows; notifications
+    sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target
+    dbus xdg-desktop-portal acl                  # a session bus, the portal; a test user's access
+    python3-gi gir1.2-gtk-3.0 libatk-adaptor at-spi2-core  # a GTK field read back over AT-SPI
 )
 
 missing=()

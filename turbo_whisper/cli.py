@@ -7,6 +7,7 @@ this module imports only the standard library at the top; heavy parts load where
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ _SETTING_FLAGS: list[tuple[str, str]] = [
     ("--ready-timeout", "seconds to wait for a cold server to become ready"),
     ("--max-seconds", "longest recording, in seconds"),
     ("--output", '"clipboard" or "paste"'),
+    ("--paste-via", 'Wayland key tools to paste with, in order, e.g. "wtype,ydotool,clipboard"'),
     ("--engine", '"server" or "local" (faster-whisper in this process)'),
     ("--log-level", "debug, info, warning or error"),
 ]
@@ -53,6 +55,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The user's settings; without a model of theirs, the one the local stack runs."""
+    from turbo_whisper.container import with_stack_model
+
+    return with_stack_model(_user_settings(args))
+
+
+def _user_settings(args: argparse.Namespace) -> Settings:
     from turbo_whisper.config import load_settings
 
     flags: dict[str, Any] = {
@@ -92,10 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from turbo_whisper.app import Dictation
     from turbo_whisper.audio import Recorder
     from turbo_whisper.control import ControlServer, InstanceLock
-    from turbo_whisper.errors import DeviceError, HotkeyError
+    from turbo_whisper.errors import DeviceError
     from turbo_whisper.feedback import Feedback
-    from turbo_whisper.hotkey import HotkeyListener
-    from turbo_whisper.output import Clipboard, Paster, clipboard_problem
+    from turbo_whisper.output import clipboard_problem
     from turbo_whisper.paths import spool_dir
     from turbo_whisper.spool import Spool
     from turbo_whisper.x11 import shown
@@ -116,31 +124,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         log.warning("%s Recording will work once an input device is there.", exc)
     feedback = Feedback(settings.notifications, settings.sounds)
-    output = Paster(dict(settings.paste_keys)) if settings.output == "paste" else Clipboard()
+    output = _output(settings, feedback)
     app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
                     feedback, progress=_container_progress(settings))
-    control = ControlServer(lambda command: _handle_command(app, command))
+    quitting = threading.Event()
+    control = ControlServer(lambda command: _handle_command(app, command, quitting))
     control.start()
     app.start()
     indicator = _start_indicator(settings, app, recorder)
-    hotkey = HotkeyListener(settings.hotkey, lambda: app.post("hotkey_down"),
-                            lambda: app.post("hotkey_up"))
-    how = f"press {shown(settings.hotkey)} to dictate, or run `turbo-whisper toggle`"
-    try:
-        hotkey.start()
-    except HotkeyError as exc:
-        log.warning("%s", exc)
-        how = "run `turbo-whisper toggle` (e.g. from a desktop shortcut) to dictate"
+    hotkey = _start_hotkey(settings, lambda: app.post("hotkey_down"), lambda: app.post("hotkey_up"))
+    how = (f"press {shown(settings.hotkey)} to dictate, or run `turbo-whisper toggle`"
+           if hotkey is not None else
+           "run `turbo-whisper toggle` (e.g. from a desktop shortcut) to dictate")
     problem = clipboard_problem()
     if problem:
         log.warning("The clipboard will not work: %s. Transcripts are saved to files "
                     "and shown in this log instead.", problem)
     log.info("Turbo Whisper %s is running: %s.", __version__, how)
-    _wait_for_signal()
+    _wait_for_signal(quitting)
     log.info("Stopping.")
     if indicator is not None:
         indicator.stop()
-    hotkey.stop()
+    if hotkey is not None:
+        hotkey.stop()
     control.stop()
     app.shutdown()
     recorder.close()
@@ -159,6 +165,42 @@ def _start_indicator(settings: Settings, app: Any, recorder: Any) -> Any:
     return indicator
 
 
+def _output(settings: Settings, feedback: Any) -> Any:
+    """The clipboard, or pasting: on Wayland through a key tool, on X11 through XTEST."""
+    from turbo_whisper import wayland
+    from turbo_whisper.output import Clipboard, Paster
+
+    if settings.output != "paste":
+        return Clipboard()
+    if not wayland.is_wayland():
+        return Paster(dict(settings.paste_keys))
+    paster = wayland.WaylandPaster(settings.paste_via, feedback.tell)
+    log.info("%s", paster.start_up_line())
+    return paster
+
+
+def _start_hotkey(settings: Settings, press: Any, release: Any) -> Any:
+    """The global hotkey: on Wayland the desktop portal's shortcut first, then the X grab."""
+    from turbo_whisper import wayland
+    from turbo_whisper.errors import HotkeyError
+    from turbo_whisper.hotkey import HotkeyListener
+
+    listeners: list[Any] = [HotkeyListener(settings.hotkey, press, release)]
+    if wayland.is_wayland():
+        from turbo_whisper.portal import PortalShortcut
+
+        listeners.insert(0, PortalShortcut(settings.hotkey, press, release))
+    problems = []
+    for listener in listeners:
+        try:
+            listener.start()
+            return listener
+        except HotkeyError as exc:
+            problems.append(str(exc))
+    log.warning("%s", " ".join(problems))
+    return None
+
+
 def _container_progress(settings: Settings) -> Any:
     """A source of the local server container's progress, or None for a remote server."""
     from turbo_whisper import container
@@ -172,10 +214,14 @@ def _container_progress(settings: Settings) -> Any:
 NOTHING_TO_STOP = "Nothing to stop: no recording is in progress."
 
 
-def _handle_command(app: Any, command: dict[str, Any]) -> dict[str, Any]:
+def _handle_command(app: Any, command: dict[str, Any],
+                    quitting: threading.Event | None = None) -> dict[str, Any]:
     name = command.get("cmd")
     if name == "status":
         return dict(app.snapshot())
+    if name == "quit" and quitting is not None:
+        quitting.set()
+        return {"ok": True, "message": "Turbo Whisper is stopping."}
     if name in ("stop", "cancel") and app.snapshot().get("state") != "recording":
         return {"ok": False, "idle": True, "error": NOTHING_TO_STOP}
     if name in ("toggle", "start", "stop", "cancel", "retry"):
@@ -183,8 +229,8 @@ def _handle_command(app: Any, command: dict[str, Any]) -> dict[str, Any]:
     return {"ok": False, "error": f"unknown command {name!r}"}
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
+def _wait_for_signal(stop: threading.Event) -> None:
+    """Until SIGINT, SIGTERM or SIGHUP, or until `turbo-whisper quit` sets the event."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, lambda *_: stop.set())
     while not stop.wait(3600):
@@ -206,6 +252,58 @@ def cmd_control(args: argparse.Namespace) -> int:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
         print(answer["message"])
+    return 0
+
+
+def cmd_quit(args: argparse.Namespace) -> int:
+    """Stop the running client, however it was started, and wait until it has exited."""
+    import os
+    import time
+
+    from turbo_whisper.control import running_pid, send
+
+    pid = running_pid()
+    if pid is None:
+        print("Turbo Whisper is not running.")
+        return 0
+    try:
+        answer = send("quit")
+    except NotRunning:
+        answer = {"ok": False}
+    if not answer.get("ok") and pid > 0:
+        with contextlib.suppress(ProcessLookupError):  # it has just exited by itself
+            os.kill(pid, signal.SIGTERM)  # the client stops as cleanly on SIGTERM
+    deadline = time.monotonic() + args.timeout
+    while running_pid() is not None or not _ended(pid):
+        if time.monotonic() > deadline:
+            print(f"turbo-whisper: Turbo Whisper (process {pid}) did not stop within "
+                  f"{args.timeout:g} s; `kill -9 {pid}` ends it (a recording in progress "
+                  "stays on disk and is sent at the next start).", file=sys.stderr)
+            return EXIT_ERROR
+        time.sleep(0.1)
+    print(f"Stopped Turbo Whisper (process {pid}).")
+    return 0
+
+
+def _ended(pid: int) -> bool:
+    """Whether the process has exited (a zombie waiting for its parent has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        return False
+
+
+def cmd_pid(args: argparse.Namespace) -> int:
+    from turbo_whisper.control import running_pid
+
+    pid = running_pid()
+    if pid is None:
+        print("Turbo Whisper is not running.", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    print(pid)
     return 0
 
 
@@ -374,6 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
         control = commands.add_parser(name, help=words)
         control.add_argument("--json", action="store_true", help="print the answer as JSON")
         control.set_defaults(func=cmd_control, command=name)
+
+    quit_ = commands.add_parser("quit", help="stop the running client, however it was started")
+    quit_.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                       help="how long to wait for it to finish (default 20)")
+    quit_.set_defaults(func=cmd_quit)
+
+    pid = commands.add_parser("pid", help="print the running client's process id "
+                                          "(exit status 3 when none runs)")
+    pid.set_defaults(func=cmd_pid)
 
     devices = commands.add_parser("devices", help="list the input devices")
     devices.set_defaults(func=cmd_devices)

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "TURBO_WHISPER_"
 DEFAULT_MODEL = "Systran/faster-whisper-large-v3"
+# What the CPU variant of the server stack runs when no model is set: large-v3 needs about a
+# minute of CPU for a few seconds of speech; small is quick enough to dictate with.
+CPU_MODEL = "Systran/faster-whisper-small"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Settings:
     silence_threshold_db: float = -50.0  # loudest 100 ms below this: nothing was heard
     output: str = "clipboard"  # "clipboard" or "paste"
     paste_keys: tuple[tuple[str, str], ...] = ()  # window class -> keys that paste there
+    paste_via: tuple[str, ...] = ("wtype", "ydotool", "clipboard")  # Wayland key tools, in order
     trailing_space: bool = False
     replacements: tuple[tuple[str, str], ...] = ()
     sounds: bool = True
@@ -63,6 +67,7 @@ class Settings:
     compose_file: Path | None = None
     log_level: str = "info"
     config_file: Path | None = None  # the file these settings were read from, if any
+    given: frozenset[str] = frozenset()  # settings the user set (file, environment, flags)
 
 
 def _text(value: Any) -> str:
@@ -208,6 +213,20 @@ def _paste_keys(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _paste_via(value: Any) -> tuple[str, ...]:
+    from turbo_whisper.wayland import METHODS
+
+    accepted = ("a list of " + ", ".join(f'"{m}"' for m in METHODS)
+                + ' in the order to try, e.g. ["wtype", "ydotool", "clipboard"]')
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(accepted)
+    names = tuple(str(item).strip().lower() if isinstance(item, str) else "" for item in items)
+    if not names or any(name not in METHODS for name in names) or len(set(names)) != len(names):
+        raise ValueError(accepted)
+    return names
+
+
 def _log_level(value: Any) -> str:
     return _choice("debug", "info", "warning", "error")(value)
 
@@ -228,6 +247,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "silence_threshold_db": _number(-120, 0),
     "output": _choice("clipboard", "paste"),
     "paste_keys": _paste_keys,
+    "paste_via": _paste_via,
     "trailing_space": _boolean,
     "replacements": _replacements,
     "sounds": _boolean,
@@ -244,7 +264,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "compose_file": _path,
     "log_level": _log_level,
 }
-assert set(PARSERS) == {f.name for f in fields(Settings)} - {"config_file"}
+assert set(PARSERS) == {f.name for f in fields(Settings)} - {"config_file", "given"}
 
 # Settings that make no sense as a single environment string.
 _NOT_FROM_ENV = {"replacements", "paste_keys"}
@@ -323,7 +343,7 @@ def load_settings(
     for name, value in flags.items():
         if name in PARSERS:
             values[name] = _parse(name, value, f"--{name.replace('_', '-')}")
-    settings = replace(Settings(), config_file=path, **values)
+    settings = replace(Settings(), config_file=path, given=frozenset(values), **values)
     return _with_api_key_file(settings)
 
 

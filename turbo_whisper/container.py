@@ -14,12 +14,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from turbo_whisper.config import Settings
+from turbo_whisper.config import CPU_MODEL, DEFAULT_MODEL, Settings
 from turbo_whisper.errors import ConfigError, TurboWhisperError
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 
@@ -168,9 +168,11 @@ def is_local_server(settings: Settings) -> bool:
 
 
 def compose_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for compose: the server gets the client's model and port."""
+    """The environment for compose: the server gets the client's port, and its model when
+    the user set one; else each variant's file chooses (large-v3 on a GPU, small on a CPU)."""
     env = dict(environ)
-    env["TURBO_WHISPER_MODEL"] = settings.model
+    if "model" in settings.given:
+        env["TURBO_WHISPER_MODEL"] = settings.model
     port = urlsplit(settings.server_url).port
     if "TURBO_WHISPER_PORT" not in environ and is_local_server(settings) and port:
         env["TURBO_WHISPER_PORT"] = str(port)
@@ -203,6 +205,46 @@ def compose_up(compose_file: Path, env: Mapping[str, str], project: str = PROJEC
             f"`{' '.join(command)}` failed (exit code {result.returncode}); "
             "its messages are above."
         )
+
+
+def stack_model(container_model: str | None, gpu: bool | None) -> str | None:
+    """The model the local stack serves when the user set none: the container's own, else
+    the default of the variant Docker can run; None when Docker cannot tell."""
+    if container_model:
+        return container_model
+    if gpu is None:
+        return None
+    return DEFAULT_MODEL if gpu else CPU_MODEL
+
+
+def with_stack_model(settings: Settings) -> Settings:
+    """The settings with the model the local server stack runs, unless the user set one."""
+    if "model" in settings.given or settings.engine != "server" or not is_local_server(settings):
+        return settings
+    try:
+        client = connect(timeout=5)
+    except DockerError:
+        return settings
+    try:
+        container = ServerStack(client).find()
+        env = container_environment(container.attrs) if container is not None else {}
+        gpu = None if env else has_gpu_runtime(client)
+    except sdk_errors():
+        return settings
+    finally:
+        client.close()
+    model = stack_model(env.get("WHISPER__MODEL"), gpu)
+    return replace(settings, model=model) if model else settings
+
+
+def container_environment(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """A container's environment variables, from its inspect data."""
+    pairs = (item.partition("=") for item in (attrs.get("Config") or {}).get("Env") or [])
+    return {name: value for name, _, value in pairs}
+
+
+def is_large_model(model: str) -> bool:
+    return "large" in model.rsplit("/", 1)[-1].lower()
 
 
 # --- the container ------------------------------------------------------------------------

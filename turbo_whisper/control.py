@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from turbo_whisper.paths import private_dir, runtime_dir
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("toggle", "start", "stop", "cancel", "status", "retry")
+COMMANDS = ("toggle", "start", "stop", "cancel", "status", "retry", "quit")
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -51,7 +52,7 @@ class InstanceLock:
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_soon(fd)
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
@@ -67,6 +68,40 @@ class InstanceLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _lock_soon(fd: int, attempts: int = 5) -> None:
+    """flock the file, giving a running_pid() look (a brief shared lock) time to pass."""
+    for _ in range(attempts - 1):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.05)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def running_pid(path: Path | None = None) -> int | None:
+    """The process holding the instance lock, or None when no client runs.
+
+    The lock, not a pid file, is the truth: the kernel drops it when the holder dies, so a
+    stale file or a reused pid never looks like a running client.
+    """
+    path = path or lock_path()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            return int(holder) if holder.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _peer_uid(connection: socket.socket) -> int:

@@ -37,9 +37,14 @@ def check_display() -> Row:
 
     kind = "Wayland" if os.environ.get("WAYLAND_DISPLAY") else "X11" if os.environ.get(
         "DISPLAY") else "none"
+    portal = _portal_problem() if kind == "Wayland" else None
+    if kind == "Wayland" and portal is None:
+        return Row("display / hotkey", OK, "Wayland: the desktop portal's GlobalShortcuts binds "
+                   "the hotkey (the desktop may ask once to confirm it).")
     problem = display_problem()
     if problem:
-        return Row("display / hotkey", WARN, f"{kind}: {problem} {SHORTCUT_HINT}")
+        before = f"{portal[0].upper()}{portal[1:]}. " if portal else ""
+        return Row("display / hotkey", WARN, f"{kind}: {before}{problem} {SHORTCUT_HINT}")
     try:
         from pynput import keyboard  # noqa: F401
     except Exception as exc:
@@ -47,6 +52,23 @@ def check_display() -> Row:
     where = os.environ["DISPLAY"]
     extra = " (XWayland: the hotkey works in X11 windows only)" if kind == "Wayland" else ""
     return Row("display / hotkey", OK, f"{kind} display {where}; the global hotkey can work{extra}.")
+
+
+def _portal_problem() -> str | None:
+    from turbo_whisper.portal import portal_problem
+
+    return portal_problem()
+
+
+def check_wayland_paste(settings: Settings) -> Row:
+    """Which key tool pastes on Wayland, and why the ones before it in 'paste_via' cannot."""
+    from turbo_whisper.wayland import describe
+
+    works, words = describe(settings.paste_via)
+    if settings.output != "paste":
+        return Row("wayland paste", OK, f'output = "clipboard": transcripts are copied only; '
+                   f'with output = "paste", {words}')
+    return Row("wayland paste", OK if works else WARN, words[0].upper() + words[1:])
 
 
 def check_microphone(settings: Settings, seconds: float = 1.0) -> Row:
@@ -129,7 +151,7 @@ def check_server(settings: Settings) -> Row:
     return Row("server", FAIL, status.detail)
 
 
-def check_docker() -> Row:
+def check_docker(settings: Settings) -> Row:
     from turbo_whisper.container import DockerError, connect, has_gpu_runtime
 
     try:
@@ -141,7 +163,19 @@ def check_docker() -> Row:
         return Row("docker", WARN, f"{exc} (Docker is needed only for the local server stack.)")
     detail = f"Docker Engine {version}; " + (
         "NVIDIA runtime present." if gpu else "no NVIDIA runtime: the CPU variant will be used.")
+    if not gpu and cpu_model_too_large(settings):
+        detail += (f" The model {settings.model} is too large for a CPU: a few seconds of "
+                   "speech take a minute or more. Set model = \"Systran/faster-whisper-small\" "
+                   "(or -base), then `turbo-whisper server up --cpu` and restart the client.")
     return Row("docker", OK if gpu else WARN, detail)
+
+
+def cpu_model_too_large(settings: Settings) -> bool:
+    """Whether the local server stack would run a large model on the CPU."""
+    from turbo_whisper.container import is_large_model, is_local_server
+
+    return (settings.engine == "server" and is_local_server(settings)
+            and is_large_model(settings.model))
 
 
 def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
@@ -150,8 +184,9 @@ def run_checks(settings: Settings, mic_seconds: float = 1.0) -> list[Row]:
         check_display,
         lambda: check_microphone(settings, mic_seconds),
         check_clipboard,
+        *([lambda: check_wayland_paste(settings)] if os.environ.get("WAYLAND_DISPLAY") else []),
         lambda: check_server(settings),
-        check_docker,
+        lambda: check_docker(settings),
     ]
     rows = []
     for check in checks:

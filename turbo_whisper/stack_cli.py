@@ -180,10 +180,23 @@ def cmd_server_down(args: argparse.Namespace) -> int:
 
 @_in_words
 def cmd_server_status(args: argparse.Namespace) -> int:
+    """Exit 0 when the server is healthy, 3 when it is not, Docker down included."""
+    from turbo_whisper import container
+
+    errors: tuple[type[BaseException], ...] = (container.DockerError, *container.sdk_errors())
+    try:
+        return _server_status(container.ServerStack())
+    except errors as exc:
+        words = exc if isinstance(exc, container.DockerError) else \
+            container.explain_docker_error(exc)
+        print(f"turbo-whisper: {words}", file=sys.stderr)
+        return EXIT_NOT_READY
+
+
+def _server_status(stack: Any) -> int:
     from turbo_whisper import container
     from turbo_whisper.status import Phase
 
-    stack = container.ServerStack()
     state = stack.state()
     if state is None:
         print("There is no Turbo Whisper server container: start it with "

@@ -286,3 +286,47 @@ def server_image(docker_engine: DockerEngine, base_image: str, model_dir: Path) 
         shutil.rmtree(context, ignore_errors=True)
     _forget_other_tags(docker_engine, SERVER_REPO, tag)
     return tag
+
+
+DESKTOP_REPO = "turbo-whisper-test-desktop"
+DESKTOP_USER = "ada"
+# What a Debian desktop has and a minimal base lacks; no compiler, no pip, no python3-venv.
+DESKTOP_PACKAGES = ("sudo",)
+
+
+@dataclass(frozen=True)
+class DesktopImage:
+    tag: str
+    user: str = DESKTOP_USER
+    uid: int = 1000
+
+
+@pytest.fixture(scope="session")
+def desktop_image(docker_engine: DockerEngine, base_image: str) -> DesktopImage:
+    """A fresh Debian 12 as a desktop install has it: Debian's python3 and nothing else of
+    Python, no compiler, and a user with sudo (without a password, as a test cannot type one).
+
+    Building it installs sudo from Debian's archive, so the build runs on the host's
+    network: containers here reach the package sources only that way.
+    """
+    recipe = (
+        f"FROM {base_image}\n"
+        "RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        f"--no-install-recommends {' '.join(DESKTOP_PACKAGES)} >/dev/null "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+        f"RUN useradd --create-home --shell /bin/bash --uid {DesktopImage.uid} {DESKTOP_USER} "
+        f"&& echo '{DESKTOP_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{DESKTOP_USER} "
+        f"&& chmod 0440 /etc/sudoers.d/{DESKTOP_USER}\n"
+    )
+    tag = f"{DESKTOP_REPO}:{_short_hash(recipe)}"
+    if _image_exists(docker_engine, tag):
+        return DesktopImage(tag)
+    context = Path(tempfile.mkdtemp(prefix="desktop-image-", dir=CACHE))
+    try:
+        (context / "Dockerfile").write_text(recipe)
+        docker_engine.client.images.build(path=str(context), tag=tag, rm=True, forcerm=True,
+                                          network_mode="host")
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    _forget_other_tags(docker_engine, DESKTOP_REPO, tag)
+    return DesktopImage(tag)

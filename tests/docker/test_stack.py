@@ -23,6 +23,7 @@ import pytest
 import yaml
 from support.requirements import unavailable
 
+from turbo_whisper.config import CPU_MODEL, DEFAULT_MODEL
 from turbo_whisper.container import PROJECT, SERVICE, ServerStack
 from turbo_whisper.status import Phase
 
@@ -105,8 +106,9 @@ def test_both_variants_validate_and_publish_on_loopback_only(compose, compose_fi
     assert "models" in config["volumes"]
     assert service["restart"] == "unless-stopped"
     env = service["environment"]
-    assert env["WHISPER__MODEL"] == "Systran/faster-whisper-large-v3"
-    assert env["PRELOAD_MODELS"] == '["Systran/faster-whisper-large-v3"]'
+    model = DEFAULT_MODEL if compose_file == GPU_FILE else CPU_MODEL
+    assert env["WHISPER__MODEL"] == model
+    assert env["PRELOAD_MODELS"] == f'["{model}"]'
     assert str(env["WHISPER__TTL"]) == str(env["STT_MODEL_TTL"]) == "-1"
     assert "MODEL_NAME" not in env
     assert service["healthcheck"]["start_period"] in ("30m", "30m0s")
@@ -130,7 +132,9 @@ def test_the_two_files_stay_in_step(compose):
     gpu_service, cpu_service = gpu["services"][SERVICE], cpu["services"][SERVICE]
     for key in ("ports", "restart", "healthcheck", "volumes"):
         assert gpu_service[key] == cpu_service[key], key
-    differ = {"WHISPER__INFERENCE_DEVICE", "WHISPER__COMPUTE_TYPE"}
+    # The CPU variant runs a model a CPU can run; the rest is the same.
+    differ = {"WHISPER__INFERENCE_DEVICE", "WHISPER__COMPUTE_TYPE", "WHISPER__MODEL",
+              "PRELOAD_MODELS"}
     assert {k: v for k, v in gpu_service["environment"].items() if k not in differ} == \
         {k: v for k, v in cpu_service["environment"].items() if k not in differ}
 
@@ -170,8 +174,8 @@ class Desktop:
         return Path(self.env["TURBO_WHISPER_VENV"])
 
     @property
-    def pid_file(self) -> Path:
-        return Path(self.env["XDG_STATE_HOME"]) / "turbo-whisper" / "client.pid"
+    def log_file(self) -> Path:
+        return Path(self.env["XDG_STATE_HOME"]) / "turbo-whisper" / "client.log"
 
     def launch(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run([str(LAUNCHER), *args], env=self.env, capture_output=True,
@@ -182,7 +186,10 @@ class Desktop:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
     def client_pid(self) -> int:
-        return int(self.pid_file.read_text())
+        """The running client's pid, as its instance lock tells `turbo-whisper pid`."""
+        result = self.command("pid", timeout=30)
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout)
 
     def stack(self) -> ServerStack:
         return ServerStack(self.engine.client)
@@ -229,6 +236,18 @@ def desktop(tmp_path_factory, docker_engine: Any, server_image: str):
     session.launch("--stop", timeout=60)
 
 
+def process_ends(pid: int, timeout: float = 30) -> bool:
+    """Whether the process is gone; an orphan's zombie waits for this machine's init."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def wait_for_health(stack: ServerStack, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -267,6 +286,21 @@ def test_transcribe_prints_the_spoken_words(desktop, speech):
     result = desktop.command("transcribe", str(wav))
     assert result.returncode == 0, result.stderr
     assert "window" in result.stdout.lower()
+
+
+def test_the_cpu_stack_runs_a_small_model_and_the_client_asks_for_it(desktop):
+    attrs = desktop.engine.client.containers.get(desktop.stack().state().name).attrs
+    assert f"WHISPER__MODEL={CPU_MODEL}" in attrs["Config"]["Env"]
+    # The client started before the container existed: it chose from Docker's runtimes.
+    deadline = time.monotonic() + 120
+    while "Ready: " not in desktop.log_file.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    ready = [line for line in desktop.log_file.read_text().splitlines() if "Ready: " in line]
+    assert ready and ready[-1].endswith(f"with {CPU_MODEL}."), ready
+    doctor = desktop.command("doctor", timeout=120)
+    assert "too large for a CPU" not in doctor.stdout, doctor.stdout
+    assert "too large for a CPU" in desktop.command(
+        "doctor", "--model", DEFAULT_MODEL, timeout=120).stdout
 
 
 def test_server_status_reports_the_healthy_container(desktop):
@@ -328,10 +362,34 @@ def test_stop_ends_the_client(desktop):
     pid = desktop.client_pid()
     result = desktop.launch("--stop")
     assert result.returncode == 0, result.stderr
-    assert "stopped Turbo Whisper" in result.stdout
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert f"Stopped Turbo Whisper (process {pid})" in result.stdout
+    assert process_ends(pid)
     assert "not running" in desktop.launch("--stop").stdout
+    assert desktop.command("pid").returncode == 3
+
+
+def test_stop_ends_a_client_started_by_hand_and_a_launch_sees_it(desktop, tmp_path):
+    by_hand = subprocess.Popen([str(desktop.venv / "bin" / "turbo-whisper"), "run"],
+                               env=desktop.env, stdout=subprocess.DEVNULL,
+                               stderr=open(tmp_path / "by-hand.log", "w"))
+    try:
+        deadline = time.monotonic() + 60
+        while desktop.command("pid").returncode != 0 and time.monotonic() < deadline:
+            assert by_hand.poll() is None, (tmp_path / "by-hand.log").read_text()
+            time.sleep(0.2)
+        assert desktop.client_pid() == by_hand.pid
+        again = desktop.launch("--no-server")
+        assert again.returncode == 0, again.stderr
+        assert f"already running (process {by_hand.pid})" in again.stdout
+        stopped = desktop.launch("--stop")
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"Stopped Turbo Whisper (process {by_hand.pid})" in stopped.stdout
+        assert by_hand.wait(timeout=10) == 0  # it quit cleanly, not killed
+        assert "Stopping." in (tmp_path / "by-hand.log").read_text()
+    finally:
+        if by_hand.poll() is None:
+            by_hand.kill()
+            by_hand.wait()
 
 
 def test_without_a_docker_engine_the_client_still_starts(desktop, tmp_path):
@@ -357,7 +415,7 @@ def test_a_client_that_cannot_start_is_reported_with_its_own_words(desktop, tmp_
     assert result.returncode == 1
     assert "stopped at once" in result.stderr
     assert "Setting 'mode'" in result.stderr  # the client's message, from its log
-    assert not broken.pid_file.exists()
+    assert broken.command("pid").returncode == 3
 
 
 # --- the Docker SDK side on the real Engine ------------------------------------------------------

@@ -76,6 +76,28 @@ def test_commands_without_a_client_say_so_and_fail(tmp_path):
     assert run.command("status").returncode == 3
 
 
+def test_quit_stops_the_running_client_cleanly_and_pid_follows_it(warm_server, client):
+    run = client(warm_server.url).start()
+    pid = run.command("pid")
+    assert pid.returncode == 0 and int(pid.stdout) == run.process.pid
+    result = run.command("quit")
+    assert result.returncode == 0, result.stderr
+    assert f"Stopped Turbo Whisper (process {run.process.pid})" in result.stdout
+    assert run.process.wait(timeout=10) == 0  # it exited cleanly
+    assert "Stopping." in run.log()
+    assert run.command("pid").returncode == 3
+    again = run.command("quit")
+    assert again.returncode == 0 and "not running" in again.stdout
+
+
+def test_quit_stops_a_client_whose_control_socket_is_gone(warm_server, client):
+    run = client(warm_server.url).start()
+    (run.home / "runtime" / "turbo-whisper" / "control.sock").unlink()
+    result = run.command("quit")
+    assert result.returncode == 0, result.stderr
+    assert run.process.wait(timeout=10) == 0  # SIGTERM through the instance lock's pid: a clean stop
+
+
 def test_control_commands_start_without_heavy_imports(tmp_path):
     run = ClientProcess(tmp_path / "nobody", {})
     result = subprocess.run(

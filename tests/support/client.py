@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from support.services import stop_process
@@ -18,9 +18,11 @@ from support.services import stop_process
 class ClientProcess:
     """Runs `python -m turbo_whisper run` under a given display and audio server."""
 
-    def __init__(self, home: Path, env: Mapping[str, str], python: str = sys.executable):
+    def __init__(self, home: Path, env: Mapping[str, str], python: str = sys.executable,
+                 as_user: Sequence[str] = ()):
         self.home = Path(home)
         self.python = python
+        self.as_user = list(as_user)  # a prefix such as setpriv's that runs it as another user
         self.log_path = self.home / "client.log"
         self.env = dict(os.environ)
         self.env.update({
@@ -45,7 +47,7 @@ class ClientProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [self.python, "-m", "turbo_whisper", "run", *args], env=self.env,
+                [*self.as_user, self.python, "-m", "turbo_whisper", "run", *args], env=self.env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         self.wait_log(ready_line, timeout=30)
@@ -78,7 +80,8 @@ class ClientProcess:
         inherits them and would hold a pipe open long after the command has finished.
         """
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            result = subprocess.run([self.python, "-m", "turbo_whisper", *args], env=self.env,
+            result = subprocess.run([*self.as_user, self.python, "-m", "turbo_whisper", *args],
+                                    env=self.env,
                                     stdout=out, stderr=err, timeout=timeout, check=False)
             out.seek(0)
             err.seek(0)

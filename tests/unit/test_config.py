@@ -140,3 +140,12 @@ def test_paste_keys_that_are_not_keys_name_the_setting(tmp_path):
     path.write_text('[paste_keys]\nemacs = "ctrl+banana"\n')
     with pytest.raises(ConfigError, match="'paste_keys'.*window classes"):
         load_settings({"config": str(path)}, environ={})
+
+
+def test_settings_remember_which_ones_the_user_gave(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('language = "fr"\n')
+    settings = load_settings({"config": str(config), "mode": "hold"},
+                             environ={"TURBO_WHISPER_MODEL": "Systran/faster-whisper-base"})
+    assert settings.given == {"language", "mode", "model"}
+    assert load_settings({}, environ={}).given == frozenset()

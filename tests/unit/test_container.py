@@ -17,7 +17,7 @@ import requests
 import urllib3.exceptions
 
 from turbo_whisper import container
-from turbo_whisper.config import Settings
+from turbo_whisper.config import CPU_MODEL, DEFAULT_MODEL, Settings, load_settings
 from turbo_whisper.container import (
     ContainerState,
     DockerError,
@@ -27,6 +27,7 @@ from turbo_whisper.container import (
     find_compose_file,
     format_bytes,
     last_log_line,
+    stack_model,
     variant_file,
 )
 from turbo_whisper.errors import ConfigError
@@ -141,12 +142,49 @@ def test_missing_cpu_variant_is_named(tmp_path):
         variant_file(gpu, "cpu")
 
 
-def test_compose_gets_the_clients_model_and_port():
-    settings = Settings(server_url="http://127.0.0.1:8123", model="Systran/faster-whisper-small")
+def test_compose_gets_the_clients_model_when_the_user_set_it_and_the_port():
+    settings = load_settings({"server_url": "http://127.0.0.1:8123",
+                              "model": "Systran/faster-whisper-medium"}, environ={})
     env = compose_environment(settings, {"PATH": "/bin"})
-    assert env["TURBO_WHISPER_MODEL"] == "Systran/faster-whisper-small"
+    assert env["TURBO_WHISPER_MODEL"] == "Systran/faster-whisper-medium"
     assert env["TURBO_WHISPER_PORT"] == "8123"
     assert env["PATH"] == "/bin"
+
+
+def test_without_a_model_of_the_users_each_compose_file_chooses_its_own():
+    settings = load_settings({"server_url": "http://127.0.0.1:8123"}, environ={})
+    assert "TURBO_WHISPER_MODEL" not in compose_environment(settings, {"PATH": "/bin"})
+
+
+@pytest.mark.parametrize(("container_model", "gpu", "expected"), [
+    ("Systran/faster-whisper-medium", None, "Systran/faster-whisper-medium"),  # it runs
+    (None, True, DEFAULT_MODEL),
+    (None, False, CPU_MODEL),
+    (None, None, None),  # Docker cannot tell: the default stays
+])
+def test_the_stacks_model_comes_from_its_container_else_from_its_variant(
+        container_model, gpu, expected):
+    assert stack_model(container_model, gpu) == expected
+
+
+def test_a_model_the_user_set_is_never_replaced(monkeypatch, tmp_path):
+    monkeypatch.setattr(container, "connect", lambda timeout: pytest.fail("asked Docker"))
+    settings = load_settings({"model": "Systran/faster-whisper-large-v3"}, environ={})
+    assert container.with_stack_model(settings).model == "Systran/faster-whisper-large-v3"
+    remote = load_settings({"server_url": "http://gpu-box.lan:8000"}, environ={})
+    assert container.with_stack_model(remote) == remote
+
+
+def test_without_docker_the_default_model_stays(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    settings = load_settings({}, environ={})
+    assert container.with_stack_model(settings).model == DEFAULT_MODEL
+
+
+def test_large_models_are_told_apart():
+    assert [container.is_large_model(m) for m in (
+        "Systran/faster-whisper-large-v3", "deepdml/faster-whisper-large-v3-turbo-ct2",
+        "Systran/faster-whisper-small", "base.en")] == [True, True, False, False]
 
 
 def test_an_explicit_port_or_a_remote_server_leaves_the_port_alone():
@@ -271,3 +309,12 @@ def test_bytes_and_log_lines_for_people():
     bar = "Fetching 4 files:  25%|##5 | 1/4\rFetching 4 files:  50%|#####  | 2/4\r\n\n"
     assert last_log_line(bar) == "Fetching 4 files:  50%|#####  | 2/4"
     assert last_log_line("") == ""
+
+
+def test_server_status_with_docker_down_says_so_and_exits_3(monkeypatch, tmp_path, capsys):
+    from turbo_whisper.cli import main
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    assert main(["server", "status"]) == 3
+    said = capsys.readouterr().err
+    assert said.startswith("turbo-whisper: ") and "Docker" in said and "Traceback" not in said

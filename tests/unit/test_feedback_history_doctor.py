@@ -73,3 +73,13 @@ def test_doctor_warns_when_flac_upload_cannot_work(monkeypatch):
     row = check_config(Settings(upload_format="flac"))
     assert row.verdict == WARN and "WAV is sent" in row.detail
     assert check_config(Settings()).verdict == OK
+
+
+def test_doctor_calls_a_large_model_on_the_local_stack_too_large_for_a_cpu():
+    from turbo_whisper.config import CPU_MODEL, DEFAULT_MODEL, Settings
+    from turbo_whisper.doctor import cpu_model_too_large
+
+    assert cpu_model_too_large(Settings(model=DEFAULT_MODEL))
+    assert not cpu_model_too_large(Settings(model=CPU_MODEL))
+    assert not cpu_model_too_large(Settings(model=DEFAULT_MODEL, server_url="http://gpu-box:8000"))
+    assert not cpu_model_too_large(Settings(model=DEFAULT_MODEL, engine="local"))
