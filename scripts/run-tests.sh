@@ -12,7 +12,7 @@ APT_PACKAGES=(
     espeak-ng sox                                 # speech to feed it
     strace                                        # a slow disk, by delaying fsync
     docker.io docker-compose debootstrap          # the compose tier
-    python3-tk libnotify-bin                     # a paste target window; notifications
+    python3-tk libnotify-bin xterm               # paste target windows; notifications
     sway wtype wl-clipboard foot                 # a headless Wayland compositor, paste, target
     dbus xdg-desktop-portal acl                  # a session bus, the portal; a test user's access
     python3-gi gir1.2-gtk-3.0 libatk-adaptor at-spi2-core  # a GTK field read back over AT-SPI

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, journal, segment, text
+from turbo_whisper import history, journal, last, segment, text
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -28,6 +28,7 @@ from turbo_whisper.audio import (
     flac_problem,
     loudest_dbfs,
 )
+from turbo_whisper.batch import Batch
 from turbo_whisper.config import Settings
 from turbo_whisper.cue_echo import CueEraser
 from turbo_whisper.errors import (
@@ -83,7 +84,7 @@ class EngineLike(Protocol):
 
 
 class OutputLike(Protocol):
-    def deliver(self, transcript: str) -> None: ...
+    def deliver(self, transcript: str) -> str | None: ...  # a note for the user, if any
 
 
 class Answer:
@@ -125,6 +126,7 @@ class Job:
     last: bool = True  # the part that completes its dictation (always true without a group)
     skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
     wordless: bool = False  # came back without words once already in this run
+    waited: bool = False  # waited for the server, a retry or a restart: delivered with others
 
 
 def jobs_from_entries(entries: list[SpoolEntry]
@@ -189,6 +191,8 @@ class Dictation:
         self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
         self.delivered = 0
+        self._batch = Batch()
+        self._told_waiting = False  # the user heard that the server is not ready
         self._flac = settings.upload_format == "flac"
         problem = flac_problem() if self._flac else None
         if problem:
@@ -207,7 +211,8 @@ class Dictation:
         self._queue_entries(pending)
         if self._jobs.qsize():
             self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
-                               "as soon as the server is ready.", notify=False)
+                               "as soon as the server is ready: kept from an earlier session, "
+                               "their text will replace what is in the clipboard.")
         for target, name in ((self._control_loop, "controller"), (self._work_loop, "worker")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -462,6 +467,7 @@ class Dictation:
         for entry, exc in unreadable:
             self._set_aside_unreadable(entry, exc)
         for job in jobs:
+            job.waited = True
             self._queue(job)
 
     def _set_aside_unreadable(self, entry: SpoolEntry, exc: Exception) -> None:
@@ -481,6 +487,12 @@ class Dictation:
                            f"it cannot be sent and was moved to {folder}.", notify=False)
 
     def _queue(self, job: Job) -> None:
+        if not self.engine.ready and job.entry is not None and not job.waited:
+            job.waited = True
+            if job.last:
+                self._told_waiting = True
+                self.feedback.tell("info", "The recording is kept; it is transcribed once the "
+                                   f"server is ready ({self.engine.status.detail}).")
         with self._lock:
             if job.entry is not None:
                 if job.entry.name in self._queued:
@@ -558,10 +570,18 @@ class Dictation:
             self._progress_detail = ""
 
     def _on_engine_status(self, status: EngineStatus) -> None:
+        """Log every step; notify it while recordings wait, and "ready" after such a wait."""
         self._set_work(Work.WAITING, status.detail)
-        level = {Phase.FAILED: "error", Phase.FAULT: "warning", Phase.UNREACHABLE: "warning"
-                 }.get(status.phase, "info")
-        self.feedback.tell(level, status.detail)  # starting, downloading, loading, ready
+        if status.phase is Phase.FAILED:
+            self.feedback.tell("error", status.detail)
+            return
+        if status.phase in (Phase.FAULT, Phase.UNREACHABLE):  # the user has something to do
+            self.feedback.tell("warning", status.detail)
+            return
+        ready = status.phase is Phase.READY
+        notify = self._told_waiting if ready else not self._jobs.empty() or self._current is not None
+        self._told_waiting = not ready and (self._told_waiting or notify)
+        self.feedback.tell("info", status.detail, notify=notify)
 
     def _process(self, job: Job) -> None:
         if job.group in self._broken_groups:
@@ -613,6 +633,7 @@ class Dictation:
 
     def _hold(self, job: Job, cold: bool = False) -> None:
         """Keep a job for `retry` (or, when the server was only cold, for its readiness)."""
+        job.waited = True
         with self._lock:
             (self._cold if cold else self._held).append(job)
             if job.group is not None and not job.last:
@@ -645,9 +666,12 @@ class Dictation:
                                "audio; nothing was copied.")
             self._done(job)
             return
+        together, count = self._batch.add(words, job.waited, job.waited and self._more_waited())
+        self._remember(together)
+        log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
         self._mark_sent(job, words)
         try:
-            self.output.deliver(words)
+            note = self.output.deliver(together)
         except ClipboardError as exc:
             try:
                 saved = self.spool.keep_text(job.entry, words)
@@ -670,12 +694,19 @@ class Dictation:
                                    notify=False)
         self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
                       "at": time.time()}
-        log.debug("Transcript: %s", words)
-        count = len(words.split())
-        self.feedback.tell("info", f"Copied {count} words ({job.seconds:.0f} s of audio).",
+        self._announce(job, together, count, note)
+
+    def _announce(self, job: Job, together: str, count: int, note: str | None) -> None:
+        words = len(together.split())
+        joined = f"; {count} dictations, in order" if count > 1 else ""
+        self.feedback.tell("info", f"Copied {words} words ({job.seconds:.0f} s of audio{joined}).",
                            notify=False)
-        preview = " ".join(words.split()[:6]) + ("…" if count > 6 else "")
-        self.feedback.notify("info", f"Copied: {preview}")
+        preview = " ".join(together.split()[:6]) + ("…" if words > 6 else "")
+        if note:
+            self.feedback.tell("warning", note)
+        else:
+            self.feedback.notify("info", f"Copied {count} dictations: {preview}" if count > 1
+                                 else f"Copied: {preview}")
         self._cue_unless_recording("done")
 
     def _cue_unless_recording(self, name: str) -> None:
@@ -695,6 +726,19 @@ class Dictation:
             except OSError as exc:
                 log.warning("Could not note the delivery on disk (%s); a crash in the next "
                             "moment would send this recording again.", exc)
+
+    def _more_waited(self) -> bool:
+        """Whether recordings that waited, like this one, are still to be delivered."""
+        with self._jobs.mutex:
+            queued = [job for job in self._jobs.queue if job is not None]
+        return any(job.waited for job in queued) or bool(self._cold)
+
+    def _remember(self, together: str) -> None:
+        try:
+            last.remember(together, self.spool.directory.parent / last.FILE_NAME)
+        except OSError as exc:
+            log.warning("The last transcript could not be kept for `turbo-whisper last`: %s.",
+                        exc)
 
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again
@@ -775,9 +819,10 @@ class Dictation:
                 parts.append(self._progress_detail)
         else:
             parts.append(engine.detail)
-        if pending:
-            parts.append(f"{pending} recording(s) waiting to be transcribed.")
-        if self._held or self._cold:
-            parts.append(f"{len(self._held) + len(self._cold)} kept after an error; "
-                         "`turbo-whisper retry` sends them.")
+        kept = len(self._held) + len(self._cold)
+        if pending - kept:
+            parts.append(f"{pending - kept} recording(s) waiting to be transcribed.")
+        if kept:
+            parts.append(f"{kept} recording(s) kept after an error; `turbo-whisper retry` "
+                         "sends them.")
         return " ".join(parts)

@@ -251,6 +251,12 @@ class Recorder:
         with self._lock:
             return self._blocks[index:], max(index, len(self._blocks))
 
+    def level_db(self) -> float | None:
+        """How loud the latest audio block is while recording, in dBFS; None when idle."""
+        with self._lock:
+            block = self._blocks[-1] if self._capturing and self._blocks else None
+        return None if block is None else loudest_dbfs(block, self._rate)
+
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         block = indata[:, 0].copy()
         with self._lock:

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -116,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from turbo_whisper.paths import spool_dir
     from turbo_whisper.spool import Spool
     from turbo_whisper.supervisor import RunMarker
+    from turbo_whisper.x11 import shown
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
@@ -146,16 +148,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if crashed:
         feedback.tell("warning", f"Turbo Whisper restarted after a crash; {app.recovered} "
                       "recording(s) recovered.")
+    indicator = _start_indicator(settings, app, recorder)
     hotkey = _start_hotkey(settings, lambda: app.post("hotkey_down"), lambda: app.post("hotkey_up"))
+    how = (f"press {shown(settings.hotkey)} to dictate, or run `turbo-whisper toggle`"
+           if hotkey is not None else
+           "run `turbo-whisper toggle` (e.g. from a desktop shortcut) to dictate")
     problem = clipboard_problem()
     if problem:
         log.warning("The clipboard will not work: %s. Transcripts are saved to files "
                     "and shown in this log instead.", problem)
-    shown = settings.hotkey.replace("<", "").replace(">", "").title()
-    log.info("Turbo Whisper %s is running: press %s to dictate, or run `turbo-whisper toggle`.",
-             __version__, shown)
+    log.info("Turbo Whisper %s is running: %s.", __version__, how)
     _wait_for_signal(quitting)
     log.info("Stopping.")
+    if indicator is not None:
+        indicator.stop()
     if hotkey is not None:
         hotkey.stop()
     control.stop()
@@ -166,22 +172,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_indicator(settings: Settings, app: Any, recorder: Any) -> Any:
+    """The recording indicator on an X display, unless 'indicator' is off."""
+    if not settings.indicator or not os.environ.get("DISPLAY"):
+        return None
+    from turbo_whisper.indicator import Indicator
+
+    indicator = Indicator(app.snapshot, recorder.level_db, settings.indicator_position)
+    indicator.start()
+    return indicator
+
+
 def _output(settings: Settings, feedback: Any) -> Any:
-    """The clipboard, or pasting: on Wayland through a key tool, on X11 through pynput."""
+    """The clipboard, or pasting: on Wayland through a key tool, on X11 through XTEST."""
     from turbo_whisper import wayland
     from turbo_whisper.output import Clipboard, Paster
 
     if settings.output != "paste":
         return Clipboard()
     if not wayland.is_wayland():
-        return Paster()
+        return Paster(dict(settings.paste_keys))
     paster = wayland.WaylandPaster(settings.paste_via, feedback.tell)
     log.info("%s", paster.start_up_line())
     return paster
 
 
 def _start_hotkey(settings: Settings, press: Any, release: Any) -> Any:
-    """The global hotkey: on Wayland the desktop portal's shortcut first, then pynput's grab."""
+    """The global hotkey: on Wayland the desktop portal's shortcut first, then the X grab."""
     from turbo_whisper import wayland
     from turbo_whisper.errors import HotkeyError
     from turbo_whisper.hotkey import HotkeyListener
@@ -224,6 +241,9 @@ def _container_progress(settings: Settings) -> Any:
     return lambda: container.container_status(stack)
 
 
+NOTHING_TO_STOP = "Nothing to stop: no recording is in progress."
+
+
 def _handle_command(app: Any, request: Request,
                     quitting: threading.Event | None = None) -> dict[str, Any]:
     """The answer to one control command, with nothing in it that must not be shown."""
@@ -233,6 +253,8 @@ def _handle_command(app: Any, request: Request,
     elif name == "quit" and quitting is not None:
         quitting.set()
         answer = {"ok": True, "message": "Turbo Whisper is stopping."}
+    elif name in ("stop", "cancel") and app.snapshot().get("state") != "recording":
+        answer = {"ok": False, "idle": True, "error": NOTHING_TO_STOP}
     elif name in ("toggle", "start", "stop", "cancel", "retry"):
         answer = dict(app.request(name, request.deadline - time.monotonic(), request.taken))
     else:
@@ -264,6 +286,9 @@ def cmd_control(args: argparse.Namespace) -> int:
     from turbo_whisper.control import send
 
     answer = send(args.command)
+    if answer.get("idle"):
+        print(f"turbo-whisper: {answer.get('error', NOTHING_TO_STOP)}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
     if not answer.get("ok"):
         return _refused(answer)
     if args.json:
@@ -343,7 +368,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _say_json(answer)
     else:
-        _say(f"Turbo Whisper is running ({answer.get('state')}). {answer.get('message', '')}")
+        _say(f"Turbo Whisper is running. {answer.get('message', '')}")
     return 0
 
 
@@ -523,6 +548,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
     history.set_defaults(func=cmd_history)
 
+    again = commands.add_parser("last", help="copy the last transcript to the clipboard again")
+    again.add_argument("--print", action="store_true", help="print it instead")
+    again.set_defaults(func=cmd_last)
+
     from turbo_whisper import stack_cli
 
     stack_cli.add_parsers(commands)
@@ -553,6 +582,22 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_last(args: argparse.Namespace) -> int:
+    from turbo_whisper.last import last_path, recall
+    from turbo_whisper.output import Clipboard
+
+    transcript = recall()
+    if transcript is None:
+        print(f"No transcript has been delivered yet ({last_path()}).", file=sys.stderr)
+        return EXIT_ERROR
+    if args.print:
+        print(transcript)
+        return 0
+    Clipboard().deliver(transcript)
+    print(f"The last transcript ({len(transcript.split())} words) is in the clipboard again.")
+    return 0
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from turbo_whisper.audio import input_device_names
 
@@ -563,8 +608,23 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = sys.argv[1:] if argv is None else argv
+    try:
+        try:
+            args = parser.parse_args(argv)
+            args.argv = sys.argv[1:] if argv is None else argv
+        except SystemExit:  # --help, --version or a usage error, printed already
+            sys.stdout.flush()
+            raise
+        code = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+        return code
+    except BrokenPipeError:  # `turbo-whisper doctor | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141  # as a shell reports a program ended by SIGPIPE
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -52,11 +52,14 @@ class Settings:
     max_seconds: float = 600.0  # hard cap on one recording
     silence_threshold_db: float = -50.0  # loudest 100 ms below this: nothing was heard
     output: str = "clipboard"  # "clipboard" or "paste"
+    paste_keys: tuple[tuple[str, str], ...] = ()  # window class -> keys that paste there
     paste_via: tuple[str, ...] = ("wtype", "ydotool", "clipboard")  # Wayland key tools, in order
     trailing_space: bool = False
     replacements: tuple[tuple[str, str], ...] = ()
     sounds: bool = True
     notifications: bool = True
+    indicator: bool = True  # a small always-on-top window while recording (X11)
+    indicator_position: str = "top-right"
     preroll_ms: int = 0
     history: bool = False
     upload_format: str = "wav"  # "wav" or "flac"
@@ -211,6 +214,24 @@ def _replacements(value: Any) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
+def _paste_keys(value: Any) -> tuple[tuple[str, str], ...]:
+    from turbo_whisper.hotkey import parse_hotkey
+
+    accepted = ('a table of window classes (as `xprop WM_CLASS` shows them) and the keys that '
+                'paste there, e.g. { xterm = "shift+insert", emacs = "ctrl+y" }')
+    if not isinstance(value, Mapping):
+        raise ValueError(accepted)
+    pairs = []
+    for name, keys in value.items():
+        if not isinstance(keys, str) or not str(name).strip():
+            raise ValueError(accepted)
+        try:
+            pairs.append((str(name).strip().lower(), parse_hotkey(keys)))
+        except ValueError:
+            raise ValueError(accepted) from None
+    return tuple(pairs)
+
+
 def _paste_via(value: Any) -> tuple[str, ...]:
     from turbo_whisper.wayland import METHODS
 
@@ -246,11 +267,15 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_seconds": _number(1, 4 * 3600),
     "silence_threshold_db": _number(-120, 0),
     "output": _choice("clipboard", "paste"),
+    "paste_keys": _paste_keys,
     "paste_via": _paste_via,
     "trailing_space": _boolean,
     "replacements": _replacements,
     "sounds": _boolean,
     "notifications": _boolean,
+    "indicator": _boolean,
+    "indicator_position": _choice("top-right", "top-left", "bottom-right", "bottom-left", "top",
+                                  "bottom"),
     "preroll_ms": _integer(0, 5000),
     "history": _boolean,
     "upload_format": _choice("wav", "flac"),
@@ -263,7 +288,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
 assert set(PARSERS) == {f.name for f in fields(Settings)} - {"config_file", "given"}
 
 # Settings that make no sense as a single environment string.
-_NOT_FROM_ENV = {"replacements"}
+_NOT_FROM_ENV = {"replacements", "paste_keys"}
 
 
 def default_config_path() -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from turbo_whisper.config import Settings
 
@@ -81,33 +81,46 @@ def check_microphone(settings: Settings, seconds: float = 1.0) -> Row:
 
     try:
         names = input_device_names()
-        recorder = Recorder(settings.device, max_seconds=seconds + 1)
-        recorder.start()
-        import time
-
-        time.sleep(seconds)
-        recording = recorder.stop()
+        recording = _record(Recorder(settings.device, max_seconds=seconds * 4), seconds)
     except (DeviceError, OSError) as exc:
         return Row("microphone", FAIL, str(exc))
+    listed = f"{len(names)} input device(s)"
+    if not len(recording.samples):
+        return Row("microphone", WARN, f"{listed}; no audio arrived from the input device in "
+                   f"{seconds * 3:.0f} s: it is open but sends nothing (suspended, or held by "
+                   "another program?). Try again, or choose another with the setting 'device'.")
     level = loudest_dbfs(recording.samples, recording.samplerate)
     heard = f"{recording.seconds:.1f} s recorded at {recording.samplerate} Hz, loudest {level:.0f} dBFS"
-    listed = f"{len(names)} input device(s)"
     if level < settings.silence_threshold_db:
         return Row("microphone", WARN, f"{listed}; {heard}: silent. Is the microphone muted?")
     return Row("microphone", OK, f"{listed}; {heard}.")
 
 
+def _record(recorder: Any, seconds: float) -> Any:
+    """Record `seconds` of audio; some sources start late, so wait up to three times that."""
+    import time
+
+    recorder.start()
+    deadline = time.monotonic() + seconds * 3
+    started = None
+    while time.monotonic() < deadline:
+        if started is None and recorder.first_block_at is not None:
+            started = time.monotonic()
+        if started is not None and time.monotonic() - started >= seconds:
+            break
+        time.sleep(0.05)
+    return recorder.stop()
+
+
 def check_clipboard() -> Row:
     from turbo_whisper.errors import ClipboardError
-    from turbo_whisper.output import Clipboard
+    from turbo_whisper.output import Clipboard, copy_bytes, read_bytes
 
     try:
-        import pyperclip
-
-        previous = pyperclip.paste() if not _clipboard_blocked() else None
+        previous = read_bytes() if not _clipboard_blocked() else None
         Clipboard().deliver(CLIPBOARD_PROBE)
         if previous:
-            pyperclip.copy(previous)
+            copy_bytes(previous)
     except ClipboardError as exc:
         return Row("clipboard", FAIL, str(exc))
     except Exception as exc:

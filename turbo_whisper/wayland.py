@@ -328,7 +328,7 @@ class WaylandPaster(Clipboard):
         self._confirm(transcript, before, previous,
                       f"{chord} with {choice.tool.name} into {app or 'the focused window'}")
 
-    def _confirm(self, transcript: str, before: str | None, previous: str | None,
+    def _confirm(self, transcript: str, before: str | None, previous: bytes | None,
                  what: str) -> None:
         from turbo_whisper.atspi import arrived
 
@@ -345,8 +345,8 @@ class WaylandPaster(Clipboard):
                        "whether the text arrived, so it stays in the clipboard as well.",
                        notify=False)
 
-    def _restore_later(self, previous: str | None, transcript: str) -> None:
-        if previous and previous != transcript:
+    def _restore_later(self, previous: bytes | None, transcript: str) -> None:
+        if previous and previous != transcript.encode("utf-8"):
             timer = threading.Timer(self.restore_delay, _restore, (previous, transcript))
             timer.daemon = True
             timer.start()
@@ -363,21 +363,19 @@ class WaylandPaster(Clipboard):
         self._told_fallback = True
 
 
-def _clipboard_text() -> str | None:
-    import pyperclip
+def _clipboard_text() -> bytes | None:
+    """The clipboard as bytes: what the user copied need not be UTF-8."""
+    from turbo_whisper.output import read_bytes
 
-    try:
-        return str(pyperclip.paste())
-    except pyperclip.PyperclipException:
-        return None
+    return read_bytes()
 
 
-def _restore(previous: str, transcript: str) -> None:
+def _restore(previous: bytes, transcript: str) -> None:
     """Put the previous clipboard back, unless the user has copied something else since."""
-    import pyperclip
+    from turbo_whisper.output import copy_bytes
 
-    if _clipboard_text() == transcript:
+    if _clipboard_text() == transcript.encode("utf-8"):
         try:
-            pyperclip.copy(previous)
-        except pyperclip.PyperclipException as exc:
+            copy_bytes(previous)
+        except ClipboardError as exc:
             log.debug("The previous clipboard could not be put back: %s", exc)

@@ -7,29 +7,13 @@ import signal
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 from support.client import ClientProcess, read_clipboard
+from support.desktop import TK_ENTRY, dictate_with_commands
 
 pytestmark = pytest.mark.integration
-
-TK_ENTRY = textwrap.dedent("""
-    import sys, tkinter
-    root = tkinter.Tk()
-    root.title("paste target")
-    entry = tkinter.Entry(root, width=80)
-    entry.pack()
-    def save():
-        with open(sys.argv[1], "w", encoding="utf-8") as handle:
-            handle.write(entry.get())
-        root.after(100, save)
-    root.after(200, lambda: (root.focus_force(), entry.focus_force()))
-    root.after(300, save)
-    root.mainloop()
-""")
-
 
 def set_clipboard(display: str, text: str) -> subprocess.Popen:
     process = subprocess.Popen(["xclip", "-selection", "clipboard"], stdin=subprocess.PIPE,
@@ -37,13 +21,6 @@ def set_clipboard(display: str, text: str) -> subprocess.Popen:
                                env={**os.environ, "DISPLAY": display})
     process.communicate(text.encode(), timeout=10)
     return process
-
-
-def dictate_with_commands(run: ClientProcess, pulse, wav) -> None:
-    assert run.command("toggle").returncode == 0
-    pulse.play(wav)
-    time.sleep(0.2)
-    assert run.command("toggle").returncode == 0
 
 
 def test_paste_mode_types_into_the_focused_window_and_restores_the_clipboard(

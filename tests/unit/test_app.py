@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 import turbo_whisper.app as app_module
+from turbo_whisper import last
 from turbo_whisper.app import Dictation
 from turbo_whisper.audio import Recording, decode_wav
 from turbo_whisper.config import Settings
@@ -117,7 +118,7 @@ def wait_for(condition, timeout=10.0):
     raise AssertionError("timed out")
 
 
-def test_dictations_made_before_the_server_is_ready_are_delivered_in_order(tmp_path):
+def test_dictations_made_before_the_server_is_ready_are_joined_in_order(tmp_path):
     engine = ScriptedEngine(ready_after=0.5)
     output = ListOutput()
     app = make(tmp_path, ListRecorder(speech(marker=1), speech(marker=2), speech(marker=3)),
@@ -126,7 +127,9 @@ def test_dictations_made_before_the_server_is_ready_are_delivered_in_order(tmp_p
         dictate(app)
     assert len(app.spool.pending()) == 3  # on disk while the server is cold
     wait_for(lambda: len(output.texts) == 3)
-    assert output.texts == ["clip 1", "clip 2", "clip 3"]
+    # Ready together: each delivery holds the ones before it, so none is overwritten.
+    assert output.texts == ["clip 1", "clip 1\nclip 2", "clip 1\nclip 2\nclip 3"]
+    assert (tmp_path / last.FILE_NAME).read_text() == "clip 1\nclip 2\nclip 3"
     wait_for_spool_empty(app.spool)
     app.shutdown()
 
@@ -307,7 +310,7 @@ def test_parts_of_an_interrupted_long_dictation_are_joined_at_the_next_start(tmp
     output = ListOutput()
     app = make(tmp_path, ListRecorder(), ScriptedEngine(), output)
     wait_for(lambda: len(output.texts) == 2)
-    assert output.texts == ["clip 3 clip 4", "clip 5"]
+    assert output.texts == ["clip 3 clip 4", "clip 3 clip 4\nclip 5"]  # kept ones arrive together
     wait_for_spool_empty(spool)
     app.shutdown()
 

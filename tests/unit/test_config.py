@@ -138,6 +138,21 @@ def test_server_api_and_connect_timeout_are_validated_by_name():
         load_settings({"connect_timeout": "-1"}, environ={})
 
 
+def test_paste_keys_is_a_table_of_window_classes_and_keys(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[paste_keys]\nEmacs = "ctrl+y"\n"org.wezfurlong.wezterm" = "shift+insert"\n')
+    settings = load_settings({"config": str(path)}, environ={})
+    assert dict(settings.paste_keys) == {"emacs": "<ctrl>+y",
+                                         "org.wezfurlong.wezterm": "<shift>+<insert>"}
+
+
+def test_paste_keys_that_are_not_keys_name_the_setting(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[paste_keys]\nemacs = "ctrl+banana"\n')
+    with pytest.raises(ConfigError, match="'paste_keys'.*window classes"):
+        load_settings({"config": str(path)}, environ={})
+
+
 def test_settings_remember_which_ones_the_user_gave(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('language = "fr"\n')

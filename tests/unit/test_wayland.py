@@ -210,7 +210,7 @@ def test_the_paster_says_what_it_knows_of_the_paste(tmp_path, monkeypatch, field
     stand_in(tmp_path, "wtype")
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(wayland.Clipboard, "deliver", lambda self, text: None)
-    monkeypatch.setattr(wayland, "_clipboard_text", lambda: "before")
+    monkeypatch.setattr(wayland, "_clipboard_text", lambda: b"before")
     monkeypatch.setattr(wayland, "focused_app", lambda: "gedit")
     reads = iter(["notes: " if field_after is not None else None])
     told = Told()
@@ -221,4 +221,4 @@ def test_the_paster_says_what_it_knows_of_the_paste(tmp_path, monkeypatch, field
     paster.deliver("dictated words")
     assert told.said[0][0] == level and words in told.said[0][1]
     assert "Ctrl+V with wtype into gedit" in told.said[0][1]
-    assert (("restore", "before") in told.said) is (level == "info" and field_after is not None)
+    assert (("restore", b"before") in told.said) is (level == "info" and field_after is not None)

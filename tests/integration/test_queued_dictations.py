@@ -1,0 +1,22 @@
+"""Dictations that become ready together reach the clipboard as one text, in order."""
+
+from __future__ import annotations
+
+import pytest
+from support.client import clipboard_with
+from support.desktop import dictate_with_commands
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_dictations_made_during_a_cold_start_are_joined_in_order(
+        xvfb, pulse, speech, whisper_server, client):
+    server = whisper_server("fedirz", start_delay=10)
+    run = client(server.url).start()
+    dictate_with_commands(run, pulse, speech("good morning everyone"))
+    dictate_with_commands(run, pulse, speech("please send the report by friday"))
+    run.wait_log("is transcribed once the server is ready", timeout=10)
+    text = clipboard_with(xvfb, "report", run, timeout=90)
+    first, second = text.lower().index("morning"), text.lower().index("report")
+    assert first < second and "\n" in text[first:second]
+    run.wait_log("2 dictations, in order", timeout=10)
