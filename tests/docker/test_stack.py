@@ -195,6 +195,12 @@ class Desktop:
         return ServerStack(self.engine.client)
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat.rsplit(b")", 1)[1].split()[1])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -340,20 +346,21 @@ def test_a_second_launch_is_a_no_op(desktop):
 
 
 def test_a_launched_client_killed_by_accident_is_started_again(desktop):
-    """The launch script starts the client supervised: a kill -9 of the client (not of the
-    supervisor the pid file names) brings a new client within seconds, which says so."""
-    lock = Path(desktop.env["XDG_RUNTIME_DIR"]) / "turbo-whisper" / "instance.lock"
+    """The launch script starts the client supervised: a kill -9 of the client (the process
+    holding the instance lock, not its supervisor) brings a new client within seconds, which
+    says so."""
     log = Path(desktop.env["XDG_STATE_HOME"]) / "turbo-whisper" / "client.log"
-    first = int(lock.read_text())
-    assert first != desktop.client_pid()
+    first = desktop.client_pid()
+    supervisor = parent_of(first)
+    command_line = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
+    assert b"--supervised" in command_line, command_line
     os.kill(first, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while "restarted after a crash" not in log.read_text():
         assert time.monotonic() < deadline, log.read_text()[-2000:]
         time.sleep(0.2)
-    again = int(lock.read_text())
-    assert again != first
-    os.kill(again, 0)
+    again = desktop.client_pid()
+    assert again != first and parent_of(again) == supervisor
     assert "stopped unexpectedly (killed by SIGKILL)" in log.read_text()
     status = desktop.command("status")
     assert status.returncode == 0 and "is running" in status.stdout, status.stdout
