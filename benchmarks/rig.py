@@ -417,12 +417,10 @@ class InProcessClient:
 
     def stop(self, keyboard: Keyboard | None = None) -> None:
         if self.hotkey is not None:
-            listener = getattr(self.hotkey, "_listener", None)
             self.hotkey.stop()
             if keyboard is not None:
                 keyboard.nudge()  # pynput's X listener ends only once one more event comes
-            if listener is not None:
-                listener.join(5)  # its thread must let go of the display before Xvfb stops
+            self.hotkey.join(5)  # its thread must let go of the display before Xvfb stops
         self.app.shutdown()
         close = getattr(self.recorder, "close", None)
         if close is not None:

@@ -88,6 +88,7 @@ class HotkeyListener:
         self._active = False
         self._lock = threading.Lock()
         self._listener: Any = None
+        self._stopped: Any = None  # the listener stop() ended, for join()
 
     def start(self) -> None:
         problem = display_problem()
@@ -118,9 +119,14 @@ class HotkeyListener:
                  self._combo)
 
     def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
+        self._stopped, self._listener = self._listener, None
+        if self._stopped is not None:
+            self._stopped.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        """After stop(): wait until the listener's thread has let go of the display."""
+        if self._stopped is not None:
+            self._stopped.join(timeout)
 
     def _canonical(self, key: Any) -> Any:
         listener = self._listener
@@ -213,7 +219,11 @@ class GrabbedHotkey:
             return
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=2)
-        self._thread = None
+
+    def join(self, timeout: float | None = None) -> None:
+        """After stop(): wait until the thread has let go of the display."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         from Xlib import X
