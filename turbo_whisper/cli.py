@@ -552,9 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--print", action="store_true", help="print it instead")
     again.set_defaults(func=cmd_last)
 
-    from turbo_whisper import stack_cli
+    from turbo_whisper import autostart, stack_cli
 
     stack_cli.add_parsers(commands)
+    autostart.add_parser(commands)
     return parser
 
 
