@@ -1,9 +1,9 @@
 """What the benchmarks run against: the loopback server, Xvfb, PulseAudio, speech, and the client.
 
 The services come from the test suite's helpers (tests/support), imported by path. The client
-is wired in this process from its real parts (Dictation, Recorder, HotkeyListener, ServerClient,
-Clipboard) with thin wrappers that only note the time, so one clock measures a key press, the
-first audio block and the transcript in the clipboard.
+is built in this process by the daemon factory from its real parts (Dictation, Recorder,
+HotkeyListener, ServerClient, Clipboard), with thin wrappers that only note the time, so one
+clock measures a key press, the first audio block and the transcript in the clipboard.
 """
 
 from __future__ import annotations
@@ -366,15 +366,14 @@ class Marks:
 
 
 class InProcessClient:
-    """The daemon's parts wired as `turbo-whisper run` wires them, with time marks added."""
+    """The daemon `turbo-whisper run` builds, without its socket and lock, with time marks."""
 
     def __init__(self, server_url: str, work: Path, *, hotkey: bool = True,
                  **settings: Any) -> None:
-        from turbo_whisper.app import Dictation
         from turbo_whisper.audio import Recorder
         from turbo_whisper.config import Settings
+        from turbo_whisper.daemon import build_daemon
         from turbo_whisper.feedback import Feedback
-        from turbo_whisper.hotkey import HotkeyListener
         from turbo_whisper.output import Clipboard
         from turbo_whisper.server import ServerClient
         from turbo_whisper.spool import Spool
@@ -384,47 +383,28 @@ class InProcessClient:
         # Default settings, sound cues on; notifications have no service to go to here.
         self.settings = Settings(**{"server_url": server_url, "notifications": False,
                                     **settings})
-        preroll_ms = getattr(self.settings, "preroll_ms", 0)
-        extra = {"preroll_ms": preroll_ms} if preroll_ms else {}  # as `turbo-whisper run` does
         self.recorder = _timed(Recorder, self.marks, ("start", "stop"))(
-            None, self.settings.max_seconds,
-            on_limit=self._on_limit, **extra)
+            None, self.settings.max_seconds, preroll_ms=self.settings.preroll_ms)
         self.engine = _timed(ServerClient, self.marks, ("transcribe",))(self.settings)
-        spool = _timed(Spool, self.marks, ("put",))(work / "spool")
-        self.app = Dictation(self.settings, self.recorder, self.engine, spool,
-                             _TimedOutput(Clipboard(), self.delivered),
-                             Feedback(False, self.settings.sounds, work / "cues"))
-        self.hotkey = None
-        if hotkey:
-            self.hotkey = HotkeyListener(self.settings.hotkey, self._on_hotkey,
-                                         lambda: self.app.post("hotkey_up"))
-
-    def _on_limit(self, reason: str) -> None:
-        self.app.post("limit", reason)
-
-    def _on_hotkey(self) -> None:
-        self.marks.note("hotkey")
-        self.app.post("hotkey_down")
+        self.daemon = build_daemon(
+            self.settings, recorder=self.recorder, engine=self.engine,
+            output=_TimedOutput(Clipboard(), self.delivered),
+            feedback=Feedback(False, self.settings.sounds, work / "cues"),
+            spool=_timed(Spool, self.marks, ("put",))(work / "spool"),
+            single_instance=False, control=False, crash_marker=False, progress=False,
+            indicator=False, hotkey=hotkey, on_press=lambda: self.marks.note("hotkey"))
+        self.app = self.daemon.app
 
     def start(self) -> InProcessClient:
-        self.recorder.check()  # `turbo-whisper run` looks at the device at start-up too
-        if self.settings.preroll_ms:
-            self.recorder.open_idle()
-        self.app.start()
-        if self.hotkey is not None:
-            self.hotkey.start()
+        self.daemon.start()
         return self
 
     def stop(self, keyboard: Keyboard | None = None) -> None:
-        if self.hotkey is not None:
-            self.hotkey.stop()
+        self.daemon.stop()
+        if self.daemon.hotkey is not None:
             if keyboard is not None:
                 keyboard.nudge()  # pynput's X listener ends only once one more event comes
-            self.hotkey.join(5)  # its thread must let go of the display before Xvfb stops
-        self.app.shutdown()
-        close = getattr(self.recorder, "close", None)
-        if close is not None:
-            close()
+            self.daemon.hotkey.join(5)  # its thread must let go of the display before Xvfb stops
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         wait_for(lambda: self.engine.ready, timeout, "the server to be ready")

@@ -161,7 +161,7 @@ class Recorder:
                  on_limit: Callable[[str], None] | None = None, preroll_ms: int = 0):
         self._device = device
         self._max_seconds = max_seconds
-        self._on_limit = on_limit or (lambda reason: None)
+        self.on_limit = on_limit or (lambda reason: None)  # the app sets it once it exists
         self._preroll_ms = preroll_ms
         self._blocks: list[np.ndarray] = []
         self._read_index = 0  # blocks already handed out by read_new()
@@ -270,7 +270,7 @@ class Recorder:
             reached = self._frames >= self._max_frames and not self._cut_short
             self._cut_short = self._cut_short or reached
         if reached:
-            self._on_limit("limit")
+            self.on_limit("limit")
 
     def _keep_idle(self, block: np.ndarray) -> None:
         self._idle_blocks.append(block)
@@ -285,7 +285,7 @@ class Recorder:
             vanished = self._capturing and not self._cut_short
             self._cut_short = self._cut_short or vanished
         if vanished:
-            self._on_limit("device")
+            self.on_limit("device")
 
     def _close(self) -> None:
         stream, self._stream = self._stream, None

@@ -22,9 +22,7 @@ from turbo_whisper import __version__, sanitize
 from turbo_whisper.errors import ConfigError, NotRunning, TurboWhisperError
 
 if TYPE_CHECKING:
-    from turbo_whisper.app import EngineLike
     from turbo_whisper.config import Settings
-    from turbo_whisper.control import Request
 
 log = logging.getLogger("turbo_whisper")
 
@@ -91,16 +89,6 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def make_engine(settings: Settings) -> EngineLike:
-    if settings.engine == "local":
-        from turbo_whisper.local_engine import LocalEngine
-
-        return LocalEngine(settings)
-    from turbo_whisper.server import ServerClient
-
-    return ServerClient(settings)
-
-
 # --- run --------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -108,115 +96,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_supervised(args)
     import faulthandler
 
-    from turbo_whisper.app import Dictation
-    from turbo_whisper.audio import Recorder
-    from turbo_whisper.control import ControlServer, InstanceLock
-    from turbo_whisper.errors import DeviceError
-    from turbo_whisper.feedback import Feedback
+    from turbo_whisper.daemon import build_daemon
     from turbo_whisper.output import clipboard_problem
-    from turbo_whisper.paths import spool_dir
-    from turbo_whisper.spool import Spool
-    from turbo_whisper.supervisor import RunMarker
     from turbo_whisper.x11 import shown
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
     faulthandler.enable()  # a crash in native code leaves its threads' tracebacks in the log
-    lock = InstanceLock()
-    lock.acquire()
-    app: Dictation | None = None
-    recorder = Recorder(settings.device, settings.max_seconds,
-                        on_limit=lambda reason: app.post("limit", reason) if app else None,
-                        preroll_ms=settings.preroll_ms)
-    try:
-        recorder.check()
-        recorder.open_idle()
-    except DeviceError as exc:
-        if settings.device is not None:
-            raise
-        log.warning("%s Recording will work once an input device is there.", exc)
-    feedback = Feedback(settings.notifications, settings.sounds)
-    output = _output(settings, feedback)
-    app = Dictation(settings, recorder, make_engine(settings), Spool(spool_dir()), output,
-                    feedback, progress=_container_progress(settings))
-    quitting = threading.Event()
-    control = ControlServer(lambda command: _handle_command(app, command, quitting))
-    control.start()
-    marker = RunMarker()
-    crashed = marker.begin()
-    app.start()
-    if crashed:
-        feedback.tell("warning", f"Turbo Whisper restarted after a crash; {app.recovered} "
-                      "recording(s) recovered.")
-    indicator = _start_indicator(settings, app, recorder)
-    hotkey = _start_hotkey(settings, lambda: app.post("hotkey_down"), lambda: app.post("hotkey_up"))
+    daemon = build_daemon(settings).start()
     how = (f"press {shown(settings.hotkey)} to dictate, or run `turbo-whisper toggle`"
-           if hotkey is not None else
+           if daemon.hotkey is not None else
            "run `turbo-whisper toggle` (e.g. from a desktop shortcut) to dictate")
     problem = clipboard_problem()
     if problem:
         log.warning("The clipboard will not work: %s. Transcripts are saved to files "
                     "and shown in this log instead.", problem)
     log.info("Turbo Whisper %s is running: %s.", __version__, how)
-    _wait_for_signal(quitting)
+    _wait_for_signal(daemon.quitting)
     log.info("Stopping.")
-    if indicator is not None:
-        indicator.stop()
-    if hotkey is not None:
-        hotkey.stop()
-    control.stop()
-    app.shutdown()
-    recorder.close()
-    marker.end()
-    lock.release()
+    daemon.stop()
     return 0
-
-
-def _start_indicator(settings: Settings, app: Any, recorder: Any) -> Any:
-    """The recording indicator on an X display, unless 'indicator' is off."""
-    if not settings.indicator or not os.environ.get("DISPLAY"):
-        return None
-    from turbo_whisper.indicator import Indicator
-
-    indicator = Indicator(app.snapshot, recorder.level_db, settings.indicator_position)
-    indicator.start()
-    return indicator
-
-
-def _output(settings: Settings, feedback: Any) -> Any:
-    """The clipboard, or pasting: on Wayland through a key tool, on X11 through XTEST."""
-    from turbo_whisper import wayland
-    from turbo_whisper.output import Clipboard, Paster
-
-    if settings.output != "paste":
-        return Clipboard()
-    if not wayland.is_wayland():
-        return Paster(dict(settings.paste_keys))
-    paster = wayland.WaylandPaster(settings.paste_via, feedback.tell)
-    log.info("%s", paster.start_up_line())
-    return paster
-
-
-def _start_hotkey(settings: Settings, press: Any, release: Any) -> Any:
-    """The global hotkey: on Wayland the desktop portal's shortcut first, then the X grab."""
-    from turbo_whisper import wayland
-    from turbo_whisper.errors import HotkeyError
-    from turbo_whisper.hotkey import HotkeyListener
-
-    listeners: list[Any] = [HotkeyListener(settings.hotkey, press, release)]
-    if wayland.is_wayland():
-        from turbo_whisper.portal import PortalShortcut
-
-        listeners.insert(0, PortalShortcut(settings.hotkey, press, release))
-    problems = []
-    for listener in listeners:
-        try:
-            listener.start()
-            return listener
-        except HotkeyError as exc:
-            problems.append(str(exc))
-    log.warning("%s", " ".join(problems))
-    return None
 
 
 def _run_supervised(args: argparse.Namespace) -> int:
@@ -229,37 +128,6 @@ def _run_supervised(args: argparse.Namespace) -> int:
     feedback = Feedback(settings.notifications)
     argv = list(args.argv)
     return supervise(argv[argv.index("run") + 1:], feedback.notify)
-
-
-def _container_progress(settings: Settings) -> Any:
-    """A source of the local server container's progress, or None for a remote server."""
-    from turbo_whisper import container
-
-    if settings.engine != "server" or not container.is_local_server(settings):
-        return None
-    stack = container.ServerStack()
-    return lambda: container.container_status(stack)
-
-
-NOTHING_TO_STOP = "Nothing to stop: no recording is in progress."
-
-
-def _handle_command(app: Any, request: Request,
-                    quitting: threading.Event | None = None) -> dict[str, Any]:
-    """The answer to one control command, with nothing in it that must not be shown."""
-    name = request.command.get("cmd")
-    if name == "status":
-        answer = dict(app.snapshot())
-    elif name == "quit" and quitting is not None:
-        quitting.set()
-        answer = {"ok": True, "message": "Turbo Whisper is stopping."}
-    elif name in ("stop", "cancel") and app.snapshot().get("state") != "recording":
-        answer = {"ok": False, "idle": True, "error": NOTHING_TO_STOP}
-    elif name in ("toggle", "start", "stop", "cancel", "retry"):
-        answer = dict(app.request(name, request.deadline - time.monotonic(), request.taken))
-    else:
-        answer = {"ok": False, "error": f"unknown command {name!r}"}
-    return dict(sanitize.shown_data(answer))
 
 
 def _say(text: Any = "", file: Any = None) -> None:
@@ -284,6 +152,7 @@ def _wait_for_signal(stop: threading.Event) -> None:
 
 def cmd_control(args: argparse.Namespace) -> int:
     from turbo_whisper.control import send
+    from turbo_whisper.daemon import NOTHING_TO_STOP
 
     answer = send(args.command)
     if answer.get("idle"):
@@ -301,7 +170,6 @@ def cmd_control(args: argparse.Namespace) -> int:
 def cmd_quit(args: argparse.Namespace) -> int:
     """Stop the running client, however it was started, and wait until it has exited."""
     import os
-    import time
 
     from turbo_whisper.control import running_pid, send
 
@@ -421,9 +289,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             f"`sox '{path}' -r 16000 -c 1 -b 16 out.wav`."
         ) from None
     from turbo_whisper.advice import Fate, failure_words
+    from turbo_whisper.daemon import build_engine
     from turbo_whisper.errors import ServerError
 
-    engine = make_engine(settings)
+    engine = build_engine(settings)
     try:
         engine.wait_until_ready(lambda status: _say(status.detail, sys.stderr),
                                 give_up_after=settings.connect_timeout)
@@ -452,8 +321,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def _retry_here(args: argparse.Namespace) -> int:
     """No client runs: send the kept recordings from this process, in order."""
-    from turbo_whisper.app import Dictation
-    from turbo_whisper.control import InstanceLock
+    from turbo_whisper.daemon import NoRecorder, build_daemon
     from turbo_whisper.feedback import Feedback
     from turbo_whisper.output import Clipboard
     from turbo_whisper.paths import spool_dir
@@ -465,28 +333,14 @@ def _retry_here(args: argparse.Namespace) -> int:
     if not spool.pending():
         print("No recordings are waiting.")
         return 0
-    lock = InstanceLock()
-    lock.acquire()
-    try:
-        app = Dictation(settings, _NoRecorder(), make_engine(settings), spool, Clipboard(),
-                        Feedback(settings.notifications))
-        left = app.send_pending_now()
-    finally:
-        lock.release()
+    daemon = build_daemon(settings, recorder=NoRecorder(), output=Clipboard(),
+                          feedback=Feedback(settings.notifications), spool=spool, control=False,
+                          crash_marker=False, indicator=False, hotkey=False)
+    left = daemon.send_kept()
     if left:
         print(f"{left} recording(s) could not be sent and are still kept.", file=sys.stderr)
         return EXIT_ERROR
     return 0
-
-
-class _NoRecorder:
-    recording = False
-
-    def start(self) -> None:
-        raise TurboWhisperError("This command does not record.")
-
-    def stop(self) -> Any:
-        raise TurboWhisperError("This command does not record.")
 
 
 # --- parser -----------------------------------------------------------------------------
@@ -552,9 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--print", action="store_true", help="print it instead")
     again.set_defaults(func=cmd_last)
 
-    from turbo_whisper import stack_cli
+    from turbo_whisper import autostart, stack_cli
 
     stack_cli.add_parsers(commands)
+    autostart.add_parser(commands)
     return parser
 
 
@@ -568,7 +423,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    import time
 
     from turbo_whisper.history import history_path, latest
 

@@ -117,7 +117,7 @@ class LogRecords(logging.Handler):
 
 
 class Harness:
-    """The real Dictation wired to a real server, a WAV recorder and a list output."""
+    """The real daemon (Dictation, ServerClient, Spool) with a WAV recorder and a list output."""
 
     def __init__(self, home: Path, records: LogRecords):
         self.home = home
@@ -128,9 +128,9 @@ class Harness:
 
     def start(self, server_url: str, wavs: list[Path], spool_dir: Path | None = None,
               **settings: Any) -> Harness:
-        from turbo_whisper.app import Dictation
         from turbo_whisper.config import Settings
-        from turbo_whisper.server import ServerClient
+        from turbo_whisper.daemon import build_daemon
+        from turbo_whisper.feedback import Feedback
         from turbo_whisper.spool import Spool
 
         values = {"server_url": server_url, "model": MODEL, "notifications": False,
@@ -138,9 +138,13 @@ class Harness:
         config = replace(Settings(), **values)
         self.spool_dir = spool_dir or self.spool_dir
         self.recorder = WavRecorder(wavs)
-        self.app = Dictation(config, self.recorder, ServerClient(config), Spool(self.spool_dir),
-                             self.output)
-        self.app.start()
+        self.daemon = build_daemon(
+            config, recorder=self.recorder, output=self.output,
+            feedback=Feedback(notifications=False), spool=Spool(self.spool_dir),
+            single_instance=False, control=False, crash_marker=False, progress=False,
+            indicator=False, hotkey=False)
+        self.app = self.daemon.app
+        self.daemon.start()
         return self
 
     def dictate(self) -> None:
@@ -171,7 +175,7 @@ class Harness:
 
     def stop(self) -> None:
         if self.app is not None:
-            self.app.shutdown(grace=5.0)
+            self.daemon.stop()
             self.app = None
 
 

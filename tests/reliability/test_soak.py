@@ -47,14 +47,14 @@ def usage() -> dict[str, int]:
 @pytest.fixture
 def controlled(dictation, monkeypatch, tmp_path):
     """Start the control socket for the in-process client, as `turbo-whisper run` does."""
-    from turbo_whisper.cli import _handle_command
     from turbo_whisper.control import ControlServer
+    from turbo_whisper.daemon import handle_command
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
     servers: list[ControlServer] = []
 
     def start() -> None:
-        control = ControlServer(lambda command: _handle_command(dictation.app, command))
+        control = ControlServer(lambda command: handle_command(dictation.app, command))
         control.start()
         servers.append(control)
 

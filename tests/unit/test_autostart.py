@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from turbo_whisper import cli
-from turbo_whisper.stack_cli import desktop_exec_argument, systemd_exec_argument
+from turbo_whisper.autostart import desktop_exec_argument, systemd_exec_argument
 
 
 @pytest.fixture
@@ -147,8 +147,8 @@ def test_the_unit_restarts_a_failed_supervisor_a_few_times_but_not_what_restarti
         launcher):
     import configparser
 
+    from turbo_whisper.autostart import systemd_unit
     from turbo_whisper.cli import EXIT_USAGE
-    from turbo_whisper.stack_cli import systemd_unit
     from turbo_whisper.supervisor import EXIT_CRASH_LOOP
 
     unit = configparser.ConfigParser(interpolation=None)
