@@ -203,10 +203,7 @@ class ServerLauncher:
             command += ["--installed", model_id]
         command += list(extra_args)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                       stdout=log_file, stderr=subprocess.STDOUT)
-        handle = ServerHandle(process, dialect, port or None, port_file, log_path)
+        handle = launch_server(command, dialect, port or None, port_file, log_path)
         self.handles.append(handle)
         if wait:
             handle.wait_ready(timeout)
@@ -215,6 +212,15 @@ class ServerLauncher:
     def stop_all(self) -> None:
         for handle in reversed(self.handles):
             handle.stop()
+
+
+def launch_server(command: list[str], name: str, port: int | None, port_file: Path,
+                  log_path: Path, env: dict[str, str] | None = None) -> ServerHandle:
+    """Start one server process with its output in `log_path`."""
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, env=env)
+    return ServerHandle(process, name, port, port_file, log_path)
 
 
 def _optional_args(*pairs: tuple[str, object]) -> list[str]:

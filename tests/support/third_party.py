@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.services import LOOPBACK, ServerHandle, free_port, tail
+from support.services import LOOPBACK, ServerHandle, free_port, launch_server, tail
 
 PYPI_SERVER = "faster-whisper-server==0.0.3"
 INSTALL_SECONDS = 900
@@ -88,11 +88,8 @@ class PyPIServerLauncher:
                    "--host", LOOPBACK, "--port", str(port)]
         env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
         env["HF_HUB_OFFLINE"] = "1"  # it must never reach for a model hub
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                       stderr=subprocess.STDOUT, env=env)
-        handle = ServerHandle(process, "pypi-faster-whisper-server", port,
-                              self.work_dir / f"pypi-server-{number}.port", log_path)
+        handle = launch_server(command, "pypi-faster-whisper-server", port,
+                               self.work_dir / f"pypi-server-{number}.port", log_path, env)
         self.handles.append(handle)
         if wait:
             handle.wait_ready(timeout)
