@@ -199,7 +199,6 @@ def test_a_paste_into_a_gtk_field_is_confirmed_by_reading_it_back_and_the_old_cl
     if has_gtk.returncode != 0:
         unavailable("the GTK target needs python3-gi and gir1.2-gtk-3.0 (apt-get install them)")
     require_tools("/usr/libexec/at-spi-bus-launcher", purpose="the accessibility bus")
-    sway.plug_keyboard()
     field = sway.root / "gtk-entry.txt"
     bus = {"DBUS_SESSION_BUS_ADDRESS": session_bus.address, "GDK_BACKEND": "wayland"}
     sway.open_window("gtk-entry", SYSTEM_PYTHON, "-c", GTK_ENTRY, str(field), env=bus)

@@ -110,6 +110,7 @@ class Sway:
                        and bool(self.env["SWAYSOCK"]), 20, "sway", self.process)
         except ServiceError as exc:
             raise ServiceError(f"{exc}\n{tail(self.root / 'sway.log')}") from None
+        self.plug_keyboard()
         return self
 
     def run(self, *command: str, stdin: bytes | None = None,
@@ -151,9 +152,22 @@ class Sway:
         return window
 
     def plug_keyboard(self) -> None:
-        """A keyboard that stays, as a desktop has: headless sway has none until a virtual one
-        comes, and a toolkit marks no window active without one."""
-        self.spawn("keyboard", "wtype", "-s", "3600000")
+        """A keyboard that stays, as a desktop has. Headless sway has none: a window gets its
+        keyboard only when a key tool's virtual one appears, and may still be binding it when
+        that tool's keys arrive (the keys are then lost); a toolkit marks no window active
+        without one either."""
+        keyboard = self.spawn("keyboard", "wtype", "-s", "3600000")
+        wait_until(self._has_keyboard, 20, "the session's keyboard", keyboard)
+
+    def _has_keyboard(self) -> bool:
+        import json
+
+        done = self.run("swaymsg", "-r", "-t", "get_inputs")
+        try:
+            inputs = json.loads(done.stdout) if done.returncode == 0 else []
+        except ValueError:
+            return False
+        return any(device.get("type") == "keyboard" for device in inputs)
 
     def focused(self) -> str | None:
         import json
