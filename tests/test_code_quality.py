@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,9 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*command: str) -> subprocess.CompletedProcess:
+def run(*command: str, **environ: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=300, check=False, env={**os.environ, **environ})
 
 
 def test_ruff_is_clean():
@@ -21,7 +22,14 @@ def test_ruff_is_clean():
 
 
 def test_mypy_is_clean():
-    result = run("mypy", "turbo_whisper")
+    result = run("mypy", "turbo_whisper", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean_on_the_reliability_tier():
+    # A program of its own (see pyproject.toml): its conftest and its kit, imported by name.
+    tier = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests" / "reliability").rglob("*.py"))
+    result = run("mypy", *tier, MYPYPATH=str(ROOT / "tests" / "reliability"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
