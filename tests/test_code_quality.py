@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -47,3 +48,26 @@ def test_tests_and_benchmarks_start_python_through_sys_executable():
         if BARE_INTERPRETER.search(line)
     ]
     assert not offenders, "use sys.executable, not a bare interpreter:\n" + "\n".join(offenders)
+
+
+def exception_names() -> set[str]:
+    """The built-in exceptions and those errors.py defines: the bases of an error class."""
+    import builtins
+
+    import turbo_whisper.errors as errors
+
+    return {name for module in (builtins, errors) for name, value in vars(module).items()
+            if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+def test_every_error_class_of_the_package_is_in_errors_py():
+    bases = exception_names()
+    elsewhere = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}"
+        for path in sorted((ROOT / "turbo_whisper").rglob("*.py")) if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any((base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None))
+                in bases for base in node.bases)
+    ]
+    assert not elsewhere, "define error classes in turbo_whisper/errors.py:\n" + "\n".join(elsewhere)
