@@ -275,15 +275,14 @@ class ModelRegistry:
                 return False
             running = pending.get(model_id)
             if running is None:
-                event = pending[model_id] = threading.Event()
+                pending[model_id] = threading.Event()
         if running is not None:
             running.wait()
             return True
         time.sleep(delay)
         with self._lock:
             finish(model_id)
-            del pending[model_id]
-        event.set()
+            pending.pop(model_id).set()
         return True
 
 
