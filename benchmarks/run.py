@@ -463,7 +463,7 @@ def row_at_rest(run: Run) -> None:
     try:
         client.wait_log("Ready:", timeout=60)
         time.sleep(3.0)
-        rest = idle_sample(client.process.pid, run.plan.idle_seconds)
+        rest = idle_sample(client_pid(client), run.plan.idle_seconds)
         run.add("4", f"idle CPU of `turbo-whisper run` over {run.plan.idle_seconds:g} s",
                 f"{rest['cpu_percent']:.3f} % of one core", "<= 0.2 %",
                 rest["cpu_percent"] <= 0.2)
@@ -486,6 +486,12 @@ def row_at_rest(run: Run) -> None:
             f"{after['fds']}; {growth['delivered']} delivered, {growth['held']} kept after "
             "an empty transcript",
             "<= 5 MB, counts unchanged", grown <= 5 and same)
+
+
+def client_pid(client: rig.ClientProcess) -> int:
+    """The process id of a started client."""
+    assert client.process is not None, "the client was not started"
+    return client.process.pid
 
 
 def idle_sample(pid: int, seconds: float) -> dict[str, float]:
@@ -511,11 +517,11 @@ def many_dictations(run: Run, client: rig.ClientProcess) -> dict[str, Any]:
             rig.wait_for(lambda: idle(client), 60, "the dictation to be delivered", 0.01)
             if number == warmup:
                 time.sleep(1.0)
-                snapshots["warm"] = rig.proc_sample(client.process.pid)
+                snapshots["warm"] = rig.proc_sample(client_pid(client))
     finally:
         speaker.stop()
     time.sleep(2.0)
-    snapshots["after"] = rig.proc_sample(client.process.pid)
+    snapshots["after"] = rig.proc_sample(client_pid(client))
     status = rig.control(client, "status")
     return {**snapshots, "dictations": run.plan.dictations, "warmup": warmup,
             "delivered": status["delivered"], "held": status.get("held", 0),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import re
 import subprocess
 import sys
@@ -10,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*command: str) -> subprocess.CompletedProcess:
+def run(*command: str, **environ: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=300, check=False, env={**os.environ, **environ})
 
 
 def test_ruff_is_clean():
@@ -21,7 +23,16 @@ def test_ruff_is_clean():
 
 
 def test_mypy_is_clean():
-    result = run("mypy", "turbo_whisper")
+    result = run("mypy", "turbo_whisper", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean_on_the_reliability_tier():
+    # A program of its own (see pyproject.toml): its conftest and its kit, imported by name.
+    # Its own cache too, as "conftest" is another file in the suite's.
+    tier = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests" / "reliability").rglob("*.py"))
+    result = run("mypy", "--cache-dir", ".mypy_cache/reliability", *tier,
+                 MYPYPATH=str(ROOT / "tests" / "reliability"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -39,3 +50,26 @@ def test_tests_and_benchmarks_start_python_through_sys_executable():
         if BARE_INTERPRETER.search(line)
     ]
     assert not offenders, "use sys.executable, not a bare interpreter:\n" + "\n".join(offenders)
+
+
+def exception_names() -> set[str]:
+    """The built-in exceptions and those errors.py defines: the bases of an error class."""
+    import builtins
+
+    import turbo_whisper.errors as errors
+
+    return {name for module in (builtins, errors) for name, value in vars(module).items()
+            if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+def test_every_error_class_of_the_package_is_in_errors_py():
+    bases = exception_names()
+    elsewhere = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name}"
+        for path in sorted((ROOT / "turbo_whisper").rglob("*.py")) if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any((base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None))
+                in bases for base in node.bases)
+    ]
+    assert not elsewhere, "define error classes in turbo_whisper/errors.py:\n" + "\n".join(elsewhere)

@@ -104,9 +104,9 @@ def focused_text() -> str | None:
         return None
 
 
-def arrived(transcript: str, before: str | None, read: Callable[[], str | None],
-            seconds: float = 1.5) -> bool | None:
-    """Whether the field now holds the transcript once more than before the paste.
+def arrived(transcript: str, before: str | None, read: Callable[[], str | None], *,
+            seconds: float) -> bool | None:
+    """Whether the field holds the transcript once more than before the paste, within seconds.
 
     None when the field could not be read before, or cannot be read now: no evidence.
     """

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from turbo_whisper.config import CPU_MODEL, DEFAULT_MODEL, Settings
-from turbo_whisper.errors import ConfigError, TurboWhisperError
+from turbo_whisper.errors import ConfigError, DockerError, TurboWhisperError
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 
 PROJECT = "turbo-whisper"
@@ -34,10 +34,6 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 GROUP_HINT = (
     "add yourself to the docker group: sudo usermod -aG docker $USER, then log out and in"
 )
-
-
-class DockerError(TurboWhisperError):
-    """Docker is missing, not running, refusing us, or the stack could not be handled."""
 
 
 # --- connecting ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from turbo_whisper.errors import NotRunning, TurboWhisperError
+from turbo_whisper.errors import AlreadyRunning, NotRunning
 from turbo_whisper.paths import check_private, private_dir, runtime_dir
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,6 @@ def socket_path() -> Path:
 
 def lock_path() -> Path:
     return runtime_dir() / "instance.lock"
-
-
-class AlreadyRunning(TurboWhisperError):
-    """Another client holds the single-instance lock."""
 
 
 class InstanceLock:

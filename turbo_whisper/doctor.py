@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from turbo_whisper.config import Settings
+from turbo_whisper.errors import DockerError
 
 if TYPE_CHECKING:
     from turbo_whisper.server import ServerClient
@@ -181,7 +182,7 @@ def _server_row(client: ServerClient, status: EngineStatus, proven: bool) -> Row
 
 
 def check_docker(settings: Settings) -> Row:
-    from turbo_whisper.container import DockerError, connect, has_gpu_runtime
+    from turbo_whisper.container import connect, has_gpu_runtime
 
     try:
         client = connect(timeout=5)

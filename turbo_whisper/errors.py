@@ -67,3 +67,15 @@ class HotkeyError(TurboWhisperError):
 
 class NotRunning(TurboWhisperError):
     """No Turbo Whisper client is running to take a control command."""
+
+
+class AlreadyRunning(TurboWhisperError):
+    """Another client holds the single-instance lock."""
+
+
+class NotYours(TurboWhisperError, OSError):
+    """A folder Turbo Whisper would use belongs to someone else or is not a folder."""
+
+
+class DockerError(TurboWhisperError):
+    """Docker is missing, not running, refusing us, or the stack could not be handled."""

@@ -6,13 +6,9 @@ import os
 import stat
 from pathlib import Path
 
-from turbo_whisper.errors import TurboWhisperError
+from turbo_whisper.errors import NotYours
 
 APP = "turbo-whisper"
-
-
-class NotYours(TurboWhisperError, OSError):
-    """A folder Turbo Whisper would use belongs to someone else or is not a folder."""
 
 
 def _xdg(variable: str, fallback: str) -> Path:

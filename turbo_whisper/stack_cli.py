@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from turbo_whisper import sanitize
+from turbo_whisper.errors import DockerError
 
 if TYPE_CHECKING:
     from turbo_whisper.config import Settings
@@ -155,11 +156,11 @@ def cmd_server_status(args: argparse.Namespace) -> int:
     """Exit 0 when the server is healthy, 3 when it is not, Docker down included."""
     from turbo_whisper import container
 
-    errors: tuple[type[BaseException], ...] = (container.DockerError, *container.sdk_errors())
+    errors: tuple[type[BaseException], ...] = (DockerError, *container.sdk_errors())
     try:
         return _server_status(container.ServerStack())
     except errors as exc:
-        words = exc if isinstance(exc, container.DockerError) else \
+        words = exc if isinstance(exc, DockerError) else \
             container.explain_docker_error(exc)
         print(f"turbo-whisper: {words}", file=sys.stderr)
         return EXIT_NOT_READY

@@ -296,11 +296,12 @@ class WaylandPaster(Clipboard):
 
     def __init__(self, paste_via: Sequence[str] = DEFAULT_PASTE_VIA,
                  tell: Tell | None = None, read_field: Callable[[], str | None] | None = None,
-                 restore_delay: float = 0.8):
+                 restore_delay: float = 0.8, read_back_seconds: float = 1.5):
         from turbo_whisper.atspi import focused_text
 
         self.paste_via = tuple(paste_via)
         self.restore_delay = restore_delay
+        self.read_back_seconds = read_back_seconds  # for the field to show the pasted text
         self._tell: Tell = tell or (lambda level, message, **_: log.info("%s", message))
         self._read_field = read_field or focused_text
         self._choice: Choice | None = None
@@ -332,7 +333,7 @@ class WaylandPaster(Clipboard):
                  what: str) -> None:
         from turbo_whisper.atspi import arrived
 
-        landed = arrived(transcript, before, self._read_field)
+        landed = arrived(transcript, before, self._read_field, seconds=self.read_back_seconds)
         if landed:
             self._tell("info", f"Pressed {what}; the focused field reads the transcript back.",
                        notify=False)

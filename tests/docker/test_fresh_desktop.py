@@ -77,14 +77,15 @@ class FreshDesktop:
     def client(self) -> str:
         return f"{self.home}/.local/bin/turbo-whisper"
 
-    def run(self, command: str, timeout: float = 600, **env: str) -> tuple[int, str, str]:
+    def run(self, command: str, timeout: float = 600,
+            env: dict[str, str] | None = None) -> tuple[int, str, str]:
         """A shell command as the desktop user in a login-like environment."""
         environment = {
             "HOME": self.home, "USER": self.image.user, "LANG": "C.UTF-8",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "XDG_RUNTIME_DIR": self.runtime,
             "TURBO_WHISPER_SERVER_URL": self.server_url,
-            **env,
+            **(env or {}),
         }
         wrapped = ["timeout", str(int(timeout)), "bash", "-c", command]
         code, (out, err) = self.container.exec_run(wrapped, user=self.image.user,
@@ -101,7 +102,7 @@ class FreshDesktop:
         assert self.container.put_archive(folder, archive(files, self.image.uid))
 
     def launch(self, *args: str, **env: str) -> tuple[int, str]:
-        code, out, err = self.run(" ".join(["./scripts/launch-turbo-whisper.sh", *args]), **env)
+        code, out, err = self.run(" ".join(["./scripts/launch-turbo-whisper.sh", *args]), env=env)
         return code, out + err
 
 

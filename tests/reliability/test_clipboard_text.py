@@ -21,7 +21,7 @@ from support.requirements import require_tools
 
 pytestmark = pytest.mark.integration
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200)
+TEXT = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=200)
 
 
 @pytest.fixture

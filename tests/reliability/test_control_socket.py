@@ -90,7 +90,7 @@ def test_json_that_is_not_a_command_is_a_bad_request_not_a_traceback(headless_cl
 
 def fill_backlog(path: str) -> list[socket.socket]:
     """Connect until the kernel refuses more: the listening socket's backlog is full."""
-    held = []
+    held: list[socket.socket] = []
     for _ in range(10_000):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -162,7 +162,8 @@ def slow_fsync(pid: int, seconds: float) -> subprocess.Popen:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # strace attaches to each thread
     if tracer.poll() is not None:
-        pytest.skip(f"strace cannot attach here: {tracer.stderr.read().decode().strip()}")
+        _, said = tracer.communicate()
+        pytest.skip(f"strace cannot attach here: {said.decode().strip()}")
     return tracer
 
 

@@ -452,6 +452,7 @@ class PulseAudio:
             stderr=subprocess.DEVNULL,
         )
         started = time.monotonic()
+        assert probe.stdout is not None  # stdout=PIPE
         try:
             ready, _, _ = select.select([probe.stdout], [], [], 5.0)
             return time.monotonic() - started if ready else float("inf")

@@ -268,23 +268,21 @@ class ModelRegistry:
             log(f"model {model_id} idle for {self.ttl:g}s: unloaded")
             del self._loaded[model_id]
 
-    def _once(self, pending: dict, model_id: str, delay: float,
+    def _once(self, pending: dict[str, threading.Event], model_id: str, delay: float,
               finish: Callable[[str], None], done: Callable[[], bool]) -> bool:
         with self._lock:
             if done():
                 return False
-            event = pending.get(model_id)
-            owner = event is None
-            if owner:
-                event = pending[model_id] = threading.Event()
-        if not owner:
-            event.wait()
+            running = pending.get(model_id)
+            if running is None:
+                pending[model_id] = threading.Event()
+        if running is not None:
+            running.wait()
             return True
         time.sleep(delay)
         with self._lock:
             finish(model_id)
-            del pending[model_id]
-        event.set()
+            pending.pop(model_id).set()
         return True
 
 
@@ -1065,7 +1063,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def read_chunked(self) -> bytes | None:
-        pieces, total = [], 0
+        pieces: list[bytes] = []
+        total = 0
         while True:
             size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -1118,7 +1117,8 @@ class Server(ThreadingHTTPServer):
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)
 
 
 # --------------------------------------------------------------------------- main

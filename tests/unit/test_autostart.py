@@ -64,9 +64,15 @@ def remove() -> int:
     return cli.main(["autostart", "remove"])
 
 
+class CaseSensitiveParser(configparser.ConfigParser):
+    """Desktop entry keys are case-sensitive; ConfigParser lowercases them by default."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def read_desktop_entry(path: Path) -> configparser.SectionProxy:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keys are case-sensitive
+    parser = CaseSensitiveParser(interpolation=None)
     parser.read(path, encoding="utf-8")
     return parser["Desktop Entry"]
 
@@ -120,7 +126,7 @@ def test_a_launcher_that_cannot_run_is_refused_in_one_line(config_home, tmp_path
 
 def test_the_default_launcher_is_the_checkouts(config_home, tmp_path, monkeypatch):
     no_systemctl(tmp_path, monkeypatch)
-    assert install(None) == 0  # type: ignore[arg-type]
+    assert install(None) == 0
     entry = read_desktop_entry(config_home / "autostart" / "turbo-whisper.desktop")
     checkout = Path(__file__).resolve().parents[2]
     expected = checkout / "scripts" / "launch-turbo-whisper.sh"

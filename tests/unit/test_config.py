@@ -122,7 +122,7 @@ def test_replacements_table_from_file(tmp_path):
     assert settings.replacements == (("new line", "\n"),)
 
 
-def test_settings_are_frozen():
+def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().model = "x"  # type: ignore[misc]
 

@@ -20,7 +20,6 @@ from turbo_whisper import container
 from turbo_whisper.config import CPU_MODEL, DEFAULT_MODEL, Settings, load_settings
 from turbo_whisper.container import (
     ContainerState,
-    DockerError,
     ServerStack,
     compose_environment,
     explain_connection_error,
@@ -30,7 +29,7 @@ from turbo_whisper.container import (
     stack_model,
     variant_file,
 )
-from turbo_whisper.errors import ConfigError
+from turbo_whisper.errors import ConfigError, DockerError
 from turbo_whisper.status import Phase
 
 CHECKOUT = Path(__file__).resolve().parents[2]

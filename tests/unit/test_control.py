@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from turbo_whisper.control import AlreadyRunning, InstanceLock, running_pid
+from turbo_whisper.control import InstanceLock, running_pid
+from turbo_whisper.errors import AlreadyRunning
 
 HOLDER = textwrap.dedent("""
     import sys, time

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from html import escape
 from urllib.parse import quote, quote_plus
 
@@ -81,13 +82,14 @@ def test_a_desktop_notification_shows_neither_the_key_nor_controls(tmp_path, mon
 
     seen = tmp_path / "seen.txt"
     fake = tmp_path / "notify-send"
-    fake.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {seen}\n')
+    # Written whole, then renamed: once the file is there, all that was shown is in it.
+    fake.write_text(f'#!/bin/sh\nprintf "%s|" "$@" > {seen}.part\n'
+                    f'{shutil.which("mv")} {seen}.part {seen}\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     Feedback(notifications=True).notify("error", f"401: Bearer {FORMS['URL-encoded']}\x1b[2J")
     deadline = time.monotonic() + 5
     while not seen.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.1)
+        time.sleep(0.01)
     shown = seen.read_text()
     assert f"401: Bearer {sanitize.HIDDEN}\\x1b[2J" in shown, shown

@@ -26,7 +26,7 @@ def test_a_client_that_crashes_in_a_loop_stops_being_restarted_and_says_so(caplo
     caplog.set_level(logging.INFO, logger="turbo_whisper")
     told = []
     supervisor = Supervisor(child(SEGFAULT), notify=lambda *said: told.append(said),
-                            backoff=0.01)
+                            backoff=0.001)
     assert supervisor.run() == EXIT_CRASH_LOOP
     log = caplog.text
     assert log.count("stopped unexpectedly (killed by SIGSEGV)") == CRASH_LIMIT
@@ -42,9 +42,10 @@ def test_a_crash_is_followed_by_a_restart_after_a_back_off(tmp_path, caplog):
             "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); "
             "os.abort() if len(p.read_text()) < 3 else None")
     started = time.monotonic()
-    assert Supervisor(child(code), backoff=0.2).run() == 0
+    assert Supervisor(child(code), backoff=0.05).run() == 0
     assert runs.read_text() == "xxx"
-    assert time.monotonic() - started >= 0.2 + 0.4  # 0.2 s, then twice that
+    assert time.monotonic() - started >= 0.05 + 0.1  # 0.05 s, then twice that
+    assert "again in 0.05 s" in caplog.text and "again in 0.1 s" in caplog.text
     assert caplog.text.count("killed by SIGABRT") == 2
 
 
@@ -55,12 +56,21 @@ def test_a_clean_stop_a_setting_to_fix_and_another_client_are_not_restarted(tmp_
     assert Supervisor(child(already)).run() == 1
 
 
-def test_a_stop_is_passed_to_the_client_and_ends_the_supervision():
-    code = ("import signal, sys, time; "
+def stop_once_there(path, supervisor):
+    """Stop the supervision once the child has made path: it is running and listening."""
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    supervisor.stop(signal.SIGTERM)
+
+
+def test_a_stop_is_passed_to_the_client_and_ends_the_supervision(tmp_path):
+    listening = tmp_path / "listening"
+    code = ("import pathlib, signal, sys, time; "
             "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
-            "print('running', flush=True); time.sleep(60)")
+            f"pathlib.Path({str(listening)!r}).touch(); time.sleep(60)")
     supervisor = Supervisor(child(code))
-    threading.Timer(1.0, supervisor.stop, args=(signal.SIGTERM,)).start()
+    threading.Thread(target=stop_once_there, args=(listening, supervisor), daemon=True).start()
     started = time.monotonic()
     assert supervisor.run() == 0
     assert time.monotonic() - started < 30

@@ -184,10 +184,10 @@ def test_the_hotkey_is_offered_to_the_portal_in_the_shortcuts_spec_form(hotkey, 
 def test_a_paste_counts_only_when_the_field_shows_the_transcript_once_more():
     from turbo_whisper.atspi import arrived
 
-    assert arrived("hello", "say ", lambda: "say hello") is True
-    assert arrived("hello", "hello", lambda: "hello", seconds=0.1) is False  # it was there before
-    assert arrived("hello", None, lambda: "hello") is None  # not readable before: no evidence
-    assert arrived("hello", "", lambda: None, seconds=0.1) is None
+    assert arrived("hello", "say ", lambda: "say hello", seconds=0.02) is True
+    assert arrived("hello", "hello", lambda: "hello", seconds=0.02) is False  # it was there before
+    assert arrived("hello", None, lambda: "hello", seconds=0.02) is None  # not readable before
+    assert arrived("hello", "", lambda: None, seconds=0.02) is None
 
 
 class Told:
@@ -215,7 +215,8 @@ def test_the_paster_says_what_it_knows_of_the_paste(tmp_path, monkeypatch, field
     reads = iter(["notes: " if field_after is not None else None])
     told = Told()
     paster = wayland.WaylandPaster(["wtype"], told,
-                                   read_field=lambda: next(reads, field_after), restore_delay=60)
+                                   read_field=lambda: next(reads, field_after), restore_delay=60,
+                                   read_back_seconds=0.1)
     monkeypatch.setattr(wayland.WaylandPaster, "_restore_later",
                         lambda self, previous, text: told("restore", previous))
     paster.deliver("dictated words")
