@@ -9,9 +9,11 @@ server that reports a fault is quoted, while the client keeps waiting for it.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import wave
@@ -30,6 +32,7 @@ log = logging.getLogger("turbo_whisper.server")
 SILENT_WAV_SECONDS = 0.5
 NOTHING_ANSWERS_AFTER = 10.0  # seconds of refused connections before saying so
 PROBE_BYTES = 2 * 1024 * 1024  # an OpenAPI document or a model listing; more is not read
+CONNECT_SECONDS = 5.0
 WAITING = (Phase.STARTING, Phase.UNREACHABLE, Phase.FAULT)
 
 
@@ -87,6 +90,55 @@ def is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+class Watchdog:
+    """Shuts a request's connection at its deadline, so a blocked read ends there.
+
+    The connection is known once the answer's headers are in, or from the start when the
+    request opened it; a kept-alive connection reused before its headers still has httpx's
+    per-read timeout.
+    """
+
+    def __init__(self, deadline: float | None):
+        self.fired = False
+        self._lock = threading.Lock()
+        self._streams: list = []
+        self._timer: threading.Timer | None = None
+        if deadline is not None:
+            self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def watch(self, stream: object) -> None:
+        """Shut this connection too at the deadline (at once if it passed)."""
+        with self._lock:
+            self._streams.append(stream)
+            fired = self.fired
+        if fired:
+            _shut(stream)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            streams = list(self._streams)
+        for stream in streams:
+            _shut(stream)
+
+
+def _shut(stream: object) -> None:
+    """Shut a network stream's socket both ways: a read blocked on it returns at once."""
+    get_info = getattr(stream, "get_extra_info", None)
+    sock = get_info("socket") if get_info is not None else None
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
 class ServerClient:
     """Talks to one transcription server over one kept-alive connection."""
 
@@ -97,7 +149,7 @@ class ServerClient:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         self._http = httpx.Client(
             base_url=settings.server_url, headers=headers, transport=transport,
-            timeout=httpx.Timeout(10.0, connect=5.0),
+            timeout=httpx.Timeout(10.0, connect=CONNECT_SECONDS),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2,
                                 keepalive_expiry=600.0),
         )
@@ -116,6 +168,22 @@ class ServerClient:
         self._last_was_error = False
         self._route_gone = False  # a plain 404 from the route was seen since the last success
         self._failure = Reason.FAULT
+        self._opened = itertools.count()
+        self._connections_opened = 0
+        self._requests = threading.local()  # the watchdog of this thread's request
+
+    @property
+    def connections_opened(self) -> int:
+        """How many TCP connections this client has opened (kept-alive ones are reused)."""
+        return self._connections_opened
+
+    def _trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: notes each new connection, for the count and the deadline."""
+        if event == "connection.connect_tcp.complete":
+            self._connections_opened = next(self._opened) + 1
+            watchdog = getattr(self._requests, "watchdog", None)
+            if watchdog is not None:
+                watchdog.watch(info.get("return_value"))
 
     @property
     def url(self) -> str:
@@ -266,6 +334,15 @@ class ServerClient:
             return self._status
         except httpx.RequestError as exc:  # also an undecodable answer, not only the network
             return self._unreachable(exc)
+        except Exception as exc:  # an answer of a shape nothing above foresaw: keep waiting
+            return self._unreadable(exc)
+
+    def _unreadable(self, exc: Exception) -> EngineStatus:
+        log.warning("Could not read an answer of the server at %s: %s: %s", self.url,
+                    type(exc).__name__, str(exc)[:200])
+        self.ready, self._dialect, self._failure = False, None, Reason.BAD_ANSWER
+        return self.say(Phase.FAULT, f"The server at {self.url} gave an answer the client cannot "
+                        f"read ({type(exc).__name__}); still waiting for a usable answer.")
 
     def _trouble(self, exc: ServerError) -> EngineStatus:
         self.ready = False
@@ -334,32 +411,50 @@ class ServerClient:
     def _timeout_until(self) -> httpx.Timeout:
         deadline = self._deadline
         remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
-        return httpx.Timeout(remaining, connect=5.0)
+        return httpx.Timeout(remaining, connect=CONNECT_SECONDS)
 
     # --- requests -------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, *, limit: int, content: bytes | None = None,
-                 headers: dict[str, str] | None = None,
-                 timeout: httpx.Timeout | None = None) -> httpx.Response:
-        """One request with its body read (at most `limit` bytes). A connection the server
+                 headers: dict[str, str] | None = None, timeout: httpx.Timeout | None = None,
+                 whole: float | None = None) -> httpx.Response:
+        """One request with its body read (at most `limit` bytes), all of it within `whole`
+        seconds (by default the connect and read timeouts together). A connection the server
         closed after an error answer (uvicorn does after a 500) is tried once more, anew."""
+        timeout = self._http.timeout if timeout is None else timeout
+        if whole is None and timeout.read is not None:
+            whole = (timeout.connect or 0.0) + timeout.read
+        deadline = None if whole is None else time.monotonic() + whole
         try:
-            return self._send_once(method, path, limit, content, headers, timeout)
+            return self._send_once(method, path, limit, content, headers, timeout, deadline)
         except (httpx.ReadError, httpx.RemoteProtocolError):
             if not self._last_was_error:
                 raise
             self._last_was_error = False
-            return self._send_once(method, path, limit, content, headers, timeout)
+            return self._send_once(method, path, limit, content, headers, timeout, deadline)
 
     def _send_once(self, method: str, path: str, limit: int, content: bytes | None,
-                   headers: dict[str, str] | None, timeout: httpx.Timeout | None) -> httpx.Response:
+                   headers: dict[str, str] | None, timeout: httpx.Timeout,
+                   deadline: float | None) -> httpx.Response:
         request = self._http.build_request(method, path, content=content, headers=headers,
-                                           timeout=self._http.timeout if timeout is None else timeout)
-        response = self._http.send(request, stream=True)
+                                           timeout=timeout, extensions={"trace": self._trace})
+        # httpx limits each read, not the answer: a server trickling a byte a second never
+        # times out. At the deadline the connection is shut, wherever the request is.
+        watchdog = self._requests.watchdog = Watchdog(deadline)
         try:
-            body = answers.read_at_most(response, limit)
+            response = self._http.send(request, stream=True)
+            try:
+                watchdog.watch(response.extensions.get("network_stream"))
+                body = answers.read_at_most(response, limit)
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            if watchdog.fired:
+                raise httpx.ReadTimeout("the whole request took too long", request=request) from exc
+            raise
         finally:
-            response.close()
+            watchdog.cancel()
+            self._requests.watchdog = None
         self._last_was_error = response.status_code >= 400
         kept = {name: response.headers[name] for name in ("content-type", "location", "server")
                 if name in response.headers}
@@ -369,8 +464,16 @@ class ServerClient:
 
     def transcription_timeout(self, seconds: float) -> httpx.Timeout:
         """Long audio gets longer: the base timeout plus twice the audio's length."""
-        read = self.settings.request_timeout + 2.0 * seconds
-        return httpx.Timeout(read, connect=5.0, write=max(30.0, read))
+        read = self._transcription_read(seconds)
+        return httpx.Timeout(read, connect=CONNECT_SECONDS, write=max(30.0, read))
+
+    def transcription_deadline(self, seconds: float) -> float:
+        """Seconds for the whole request: connecting, the upload (a second per second of
+        audio, generous on any network), and the answer within the read timeout."""
+        return CONNECT_SECONDS + seconds + self._transcription_read(seconds)
+
+    def _transcription_read(self, seconds: float) -> float:
+        return self.settings.request_timeout + 2.0 * seconds
 
     def transcribe(self, audio: bytes, *, duration_s: float, filename: str = "audio.wav") -> str:
         """The transcript of one clip; ServerError with a reason when the server cannot give it."""
@@ -381,11 +484,14 @@ class ServerClient:
                 raise ServerError(status.detail, reason=Reason.UNREACHABLE)
             dialect = self._dialect
         timeout = self.transcription_timeout(duration_s)
+        whole = self.transcription_deadline(duration_s)
         try:
-            response = self._post_audio(dialect, audio, timeout, filename)
+            response = self._post_audio(dialect, audio, timeout, filename, whole)
         except httpx.TimeoutException as exc:
-            raise ServerError(f"The server took longer than {timeout.read:.0f} s to transcribe "
-                              f"{duration_s:.0f} s of audio.", reason=Reason.TIMEOUT) from exc
+            raise ServerError(f"The server did not answer in time: {duration_s:.0f} s of audio "
+                              f"may take up to {whole:.0f} s to send and transcribe, and its "
+                              "answer had not come in full by then.",
+                              reason=Reason.TIMEOUT) from exc
         except httpx.DecodingError as exc:
             raise ServerError(f"The server's answer could not be decoded ({exc}).",
                               reason=Reason.BAD_ANSWER) from exc
@@ -395,7 +501,14 @@ class ServerClient:
                       else Reason.CONNECTION_LOST)
             raise ServerError(f"The connection to the server at {self.url} failed "
                               f"({answers.transport_words(exc)}).", reason=reason) from exc
-        transcript = dialect.transcript(self._accepted(dialect, response))
+        try:
+            transcript = dialect.transcript(self._accepted(dialect, response))
+        except ServerError:
+            raise
+        except Exception as exc:  # an answer of a shape nothing foresaw is a bad answer
+            log.warning("Could not read a transcription answer: %s", type(exc).__name__)
+            raise ServerError(f"The server's answer could not be read ({type(exc).__name__}).",
+                              reason=Reason.BAD_ANSWER) from exc
         self._route_gone = False
         return transcript
 
@@ -416,11 +529,11 @@ class ServerClient:
         raise error
 
     def _post_audio(self, dialect: Dialect, audio: bytes, timeout: httpx.Timeout,
-                    filename: str = "audio.wav") -> httpx.Response:
+                    filename: str = "audio.wav", whole: float | None = None) -> httpx.Response:
         mime = "audio/flac" if filename.endswith(".flac") else "audio/wav"
         form, form_type = multipart_form(dialect.form(self.settings), filename, audio, mime)
         return self._request("POST", dialect.route, limit=answers.MAX_ANSWER_BYTES, content=form,
-                             headers={"Content-Type": form_type}, timeout=timeout)
+                             headers={"Content-Type": form_type}, timeout=timeout, whole=whole)
 
     # --- doctor ---------------------------------------------------------------------------
 
