@@ -117,6 +117,27 @@ def test_a_response_slower_than_the_timeout_is_abandoned_and_sent_again(fault_se
     assert_delivered_once(dictation)
 
 
+# --------------------------------------------------------------------------- readiness answers
+
+
+@pytest.mark.parametrize("dialect", ["fedirz", "speaches"])
+def test_unreadable_readiness_answers_never_stop_the_sending(dialect, servers, speech,
+                                                             dictation):
+    server = servers(dialect)
+    # /api/ps answers {"models": null} to the detection, then JSON nested deeper than Python
+    # parses while the model is prepared, then as it should.
+    server.fault("ps-null", count=1)
+    server.fault("ps-deep", count=1)
+    dictation.start(server.url, [speech(PHRASE)])
+    dictation.dictate()
+    assert_delivered_once(dictation)
+    assert server.stats()["faults_served"] == 2
+    dictation.dictate()  # the sending thread still runs
+    texts = dictation.wait_delivered(2)
+    assert WORD in texts[1].lower()
+    assert not [r for r in dictation.records.records if r.exc_info], dictation.log()
+
+
 # --------------------------------------------------------------------------- the server goes away
 
 
