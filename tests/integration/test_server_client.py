@@ -272,3 +272,21 @@ def test_kept_alive_requests_share_one_connection_and_the_count_says_so(raw_serv
         assert client.connections_opened == 1
     finally:
         client.close()
+
+
+def test_a_kept_alive_connection_trickling_its_next_answer_ends_at_the_deadline(raw_server):
+    server = raw_server("fast")
+    client = client_for(server.url, request_timeout=1.0)
+    client.kind = "openai"
+    try:
+        client.transcribe(b"RIFF", duration_s=0.5)
+        server.mode = "headers"  # the same connection now answers a byte a second
+        started = time.monotonic()
+        with pytest.raises(ServerError) as caught:
+            client.transcribe(b"RIFF", duration_s=0.5)
+        took = time.monotonic() - started
+        assert client.connections_opened == 1  # it was the kept-alive connection that stalled
+    finally:
+        client.close()
+    assert caught.value.reason is Reason.TIMEOUT
+    assert took < len(TRICKLED_ANSWER) / 2

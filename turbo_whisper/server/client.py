@@ -17,6 +17,8 @@ import socket
 import threading
 import time
 import wave
+import weakref
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -94,12 +96,13 @@ class Watchdog:
     """Shuts a request's connection at its deadline, so a blocked read ends there.
 
     The connection is known once the answer's headers are in, or from the start when the
-    request opened it; a kept-alive connection reused before its headers still has httpx's
-    per-read timeout.
+    request opened it. A kept-alive connection reused before its headers came is not named
+    by httpx; then `idle` gives the client's connections no other request is known to use.
     """
 
-    def __init__(self, deadline: float | None):
+    def __init__(self, deadline: float | None, idle: Callable[[Watchdog], list] = lambda _: []):
         self.fired = False
+        self._idle = idle
         self._lock = threading.Lock()
         self._streams: list = []
         self._timer: threading.Timer | None = None
@@ -107,6 +110,11 @@ class Watchdog:
             self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
             self._timer.daemon = True
             self._timer.start()
+
+    @property
+    def streams(self) -> list:
+        with self._lock:
+            return list(self._streams)
 
     def watch(self, stream: object) -> None:
         """Shut this connection too at the deadline (at once if it passed)."""
@@ -124,7 +132,7 @@ class Watchdog:
         with self._lock:
             self.fired = True
             streams = list(self._streams)
-        for stream in streams:
+        for stream in streams or self._idle(self):
             _shut(stream)
 
 
@@ -171,6 +179,9 @@ class ServerClient:
         self._opened = itertools.count()
         self._connections_opened = 0
         self._requests = threading.local()  # the watchdog of this thread's request
+        self._streams: weakref.WeakSet = weakref.WeakSet()  # the connections it opened
+        self._watchdogs: set[Watchdog] = set()  # of the requests under way
+        self._watch_lock = threading.Lock()
 
     @property
     def connections_opened(self) -> int:
@@ -181,9 +192,25 @@ class ServerClient:
         """httpcore's trace hook: notes each new connection, for the count and the deadline."""
         if event == "connection.connect_tcp.complete":
             self._connections_opened = next(self._opened) + 1
-            watchdog = getattr(self._requests, "watchdog", None)
-            if watchdog is not None:
-                watchdog.watch(info.get("return_value"))
+            self._watch(info.get("return_value"))
+
+    def _watch(self, stream: object) -> None:
+        """The connection the request of this thread uses: shut at its deadline."""
+        watchdog = getattr(self._requests, "watchdog", None)
+        if stream is None or watchdog is None:
+            return
+        try:
+            self._streams.add(stream)
+        except TypeError:
+            pass  # a transport whose streams cannot be weakly referenced: not kept
+        watchdog.watch(stream)
+
+    def _idle_streams(self, asking: Watchdog) -> list:
+        """The connections of this client that no other request under way is known to use."""
+        with self._watch_lock:
+            busy = {id(stream) for other in self._watchdogs if other is not asking
+                    for stream in other.streams}
+            return [stream for stream in list(self._streams) if id(stream) not in busy]
 
     @property
     def url(self) -> str:
@@ -440,11 +467,13 @@ class ServerClient:
                                            timeout=timeout, extensions={"trace": self._trace})
         # httpx limits each read, not the answer: a server trickling a byte a second never
         # times out. At the deadline the connection is shut, wherever the request is.
-        watchdog = self._requests.watchdog = Watchdog(deadline)
+        watchdog = self._requests.watchdog = Watchdog(deadline, self._idle_streams)
+        with self._watch_lock:
+            self._watchdogs.add(watchdog)
         try:
             response = self._http.send(request, stream=True)
             try:
-                watchdog.watch(response.extensions.get("network_stream"))
+                self._watch(response.extensions.get("network_stream"))
                 body = answers.read_at_most(response, limit)
             finally:
                 response.close()
@@ -455,6 +484,8 @@ class ServerClient:
         finally:
             watchdog.cancel()
             self._requests.watchdog = None
+            with self._watch_lock:
+                self._watchdogs.discard(watchdog)
         self._last_was_error = response.status_code >= 400
         kept = {name: response.headers[name] for name in ("content-type", "location", "server")
                 if name in response.headers}
