@@ -237,6 +237,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         _say_json(answer)
     else:
         _say(f"Turbo Whisper is running. {answer.get('message', '')}")
+        if answer.get("sending") is False:
+            _say(_cannot_send(_count(answer.get("pending"))))
     return 0
 
 
@@ -325,10 +327,7 @@ def retry_words(answer: dict[str, Any]) -> tuple[str, bool]:
     and whether the client is sending them."""
     pending, held = _count(answer.get("pending")), _count(answer.get("held"))
     if answer.get("sending") is False:
-        return (f"The client cannot send: its sending thread has stopped after an unexpected "
-                f"error (the log says which). {pending} recording(s) are kept on disk; restart "
-                "the client (`turbo-whisper quit`, then `turbo-whisper run`) to send them.",
-                False)
+        return _cannot_send(pending), False
     if not pending:
         return "No recordings are waiting.", True
     words = [f"{pending - held} recording(s) queued to be sent now."]
@@ -342,6 +341,12 @@ def retry_words(answer: dict[str, Any]) -> tuple[str, bool]:
     elif engine.get("phase") not in (None, "ready") and engine.get("detail"):
         words.append(f"The server: {engine['detail']}")
     return " ".join(words), True
+
+
+def _cannot_send(pending: int) -> str:
+    return (f"The client cannot send: its sending thread has stopped after an unexpected error "
+            f"(the log says which). {pending} recording(s) are kept on disk; restart the client "
+            "(`turbo-whisper quit`, then `turbo-whisper run`) to send them.")
 
 
 def _count(value: Any) -> int:

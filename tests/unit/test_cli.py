@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from turbo_whisper import cli, control
 from turbo_whisper.app import Dictation
 from turbo_whisper.audio import Recording
 from turbo_whisper.cli import retry_words
@@ -86,7 +87,8 @@ def command(app, name):
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_retry_says_the_client_cannot_send_when_its_sending_thread_has_stopped(tmp_path):
+def test_retry_and_status_say_the_client_cannot_send_when_its_sending_thread_has_stopped(
+        tmp_path, monkeypatch, capsys):
     app = Dictation(Settings(sounds=False), OneRecording(), BrokenEngine(),
                     Spool(tmp_path / "spool"), NoOutput())
     app.start()
@@ -100,5 +102,10 @@ def test_retry_says_the_client_cannot_send_when_its_sending_thread_has_stopped(t
         assert not sending
         assert words.startswith("The client cannot send") and "1 recording(s) are kept" in words
         assert len(app.spool.pending()) == 1
+        monkeypatch.setattr(control, "send", lambda name, **_: command(app, name))
+        assert cli.main(["retry"]) == cli.EXIT_ERROR
+        assert "The client cannot send" in capsys.readouterr().err
+        assert cli.main(["status"]) == 0
+        assert "The client cannot send" in capsys.readouterr().out
     finally:
         app.shutdown(grace=1.0)
