@@ -92,6 +92,10 @@ def is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+class PastDeadline(httpx.ReadTimeout):
+    """The whole request, not one read, took longer than its deadline."""
+
+
 class Watchdog:
     """Shuts a request's connection at its deadline, so a blocked read ends there.
 
@@ -479,7 +483,7 @@ class ServerClient:
                 response.close()
         except httpx.TransportError as exc:
             if watchdog.fired:
-                raise httpx.ReadTimeout("the whole request took too long", request=request) from exc
+                raise PastDeadline("the whole request took too long", request=request) from exc
             raise
         finally:
             watchdog.cancel()
@@ -518,11 +522,14 @@ class ServerClient:
         whole = self.transcription_deadline(duration_s)
         try:
             response = self._post_audio(dialect, audio, timeout, filename, whole)
-        except httpx.TimeoutException as exc:
+        except PastDeadline as exc:
             raise ServerError(f"The server did not answer in time: {duration_s:.0f} s of audio "
                               f"may take up to {whole:.0f} s to send and transcribe, and its "
                               "answer had not come in full by then.",
                               reason=Reason.TIMEOUT) from exc
+        except httpx.TimeoutException as exc:
+            raise ServerError(f"The server took longer than {timeout.read:.0f} s to transcribe "
+                              f"{duration_s:.0f} s of audio.", reason=Reason.TIMEOUT) from exc
         except httpx.DecodingError as exc:
             raise ServerError(f"The server's answer could not be decoded ({exc}).",
                               reason=Reason.BAD_ANSWER) from exc
