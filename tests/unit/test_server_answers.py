@@ -225,3 +225,28 @@ def test_any_transcription_answer_is_text_or_a_server_error(value, code):
         assert isinstance(exc.reason, Reason)
     finally:
         client.close()
+
+
+def test_a_reader_failing_in_a_way_nothing_foresaw_is_a_fault_status_then_ready_again():
+    broken = {"on": True}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/ps" and broken["on"]:
+            raise RecursionError("maximum recursion depth exceeded")
+        if request.url.path == "/v1/audio/transcriptions" and request.content:
+            return httpx.Response(200, json={"text": ""})  # the warm-up clip
+        routes = fedirz_answering(b'{"models": ["m"]}')
+        key = f"{request.method} {request.url.path}"
+        code, body = routes.get(key, routes.get(request.url.path, (404, b"")))
+        return httpx.Response(code, content=body)
+
+    client = ServerClient(settings_for(server_url="http://192.0.2.1:9"),
+                          transport=httpx.MockTransport(handle))
+    try:
+        status = client.check(prepare=True)
+        assert status.phase is Phase.FAULT and "\n" not in status.detail
+        assert "cannot read (RecursionError)" in status.detail
+        broken["on"] = False
+        assert client.check(prepare=True).phase is Phase.READY
+    finally:
+        client.close()
