@@ -250,3 +250,14 @@ def test_a_reader_failing_in_a_way_nothing_foresaw_is_a_fault_status_then_ready_
         assert client.check(prepare=True).phase is Phase.READY
     finally:
         client.close()
+
+
+def test_a_health_answer_larger_than_any_is_a_fault_that_names_the_route_limit():
+    routes = {**fedirz_answering(b'{"models": []}'), "/health": (200, SHAPES["nested lists"])}
+    client = ServerClient(settings_for(), transport=server(routes))
+    try:
+        status = client.check(prepare=True)
+    finally:
+        client.close()
+    assert status.phase is Phase.FAULT
+    assert "larger than 64 KB, which no answer of this route is" in status.detail

@@ -203,11 +203,11 @@ def key_refused(code: int, words: str, url: str) -> ServerError:
                        reason=Reason.KEY_REFUSED)
 
 
-def too_large(how: str) -> ServerError:
-    return ServerError(
-        f"The server's answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MB ({how}), "
-        "which no transcript is, so it was not read.", reason=Reason.BAD_ANSWER,
-    )
+def too_large(how: str, limit: int = MAX_ANSWER_BYTES) -> ServerError:
+    what = (f"{limit // (1024 * 1024)} MB, which no transcript is" if limit >= 1024 * 1024
+            else f"{limit // 1024} KB, which no answer of this route is")
+    return ServerError(f"The server's answer is larger than {what} ({how}), so it was not read.",
+                       reason=Reason.BAD_ANSWER)
 
 
 def transport_words(exc: httpx.RequestError) -> str:
@@ -227,11 +227,11 @@ def read_at_most(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed answer; ServerError when it is larger than any transcript is."""
     declared = response.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise too_large(f"it announced {int(declared) / 1e6:.0f} MB")
+        raise too_large(f"it announced {int(declared) / 1e6:.1f} MB", limit)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > limit:
-            raise too_large("it kept sending")
+            raise too_large("it kept sending", limit)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -378,7 +378,7 @@ class ServerClient:
     def _trouble(self, exc: ServerError) -> EngineStatus:
         self.ready = False
         self._failure = exc.reason
-        if exc.retryable and exc.reason is Reason.FAULT:
+        if exc.retryable and exc.reason in (Reason.FAULT, Reason.BAD_ANSWER):
             return self.say(Phase.FAULT, str(exc))
         if exc.retryable:
             return self.say(Phase.STARTING, str(exc))
