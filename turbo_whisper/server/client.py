@@ -3,7 +3,9 @@
 The dialect is found once per connection from evidence (detection.py), again after the
 connection was lost, and again when the transcription route answers a plain 404. Waiting is
 honest: a server that refuses connections for long is named as "nothing answers", and a
-server that reports a fault is quoted, while the client keeps waiting for it.
+server that reports a fault is quoted, while the client keeps waiting for it. httpx's
+timeouts bound each read, so every request also has a deadline for the whole of it, kept
+by one alarm thread that shuts the request's connection when it passes.
 """
 
 from __future__ import annotations
