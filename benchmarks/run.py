@@ -153,14 +153,13 @@ def row_overhead(run: Run) -> None:
 
 def client_call(client: Any, wav: bytes, seconds: float) -> tuple[float, bool]:
     """Seconds for one transcription, and whether it had to open a new connection."""
-    before = {id(c) for c in client._http._transport._pool.connections}
+    before = client.connections_opened
     started = time.perf_counter()
     text = client.transcribe(wav, duration_s=seconds)
     took = time.perf_counter() - started
-    after = {id(c) for c in client._http._transport._pool.connections}
     if not text.strip():
         raise RuntimeError("the client got an empty transcript")
-    return took, bool(after - before)
+    return took, client.connections_opened > before
 
 
 def curl_call(url: str, model: str, path: Path) -> tuple[float, float]:

@@ -802,6 +802,7 @@ class Dictation:
                            "server": engine.server_kind},
                 "pending": pending,
                 "held": len(self._held) + len(self._cold),
+                "sending": all(t.is_alive() for t in self._threads if t.name == "worker"),
                 "delivered": self.delivered,
                 "last": self._last,
                 "message": self._message(engine, pending),

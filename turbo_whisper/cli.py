@@ -237,6 +237,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         _say_json(answer)
     else:
         _say(f"Turbo Whisper is running. {answer.get('message', '')}")
+        if answer.get("sending") is False:
+            _say(_cannot_send(_count(answer.get("pending"))))
     return 0
 
 
@@ -315,8 +317,40 @@ def cmd_retry(args: argparse.Namespace) -> int:
         return _retry_here(args)
     if not answer.get("ok"):
         return _refused(answer)
-    _say(f"{answer.get('pending', 0)} recording(s) queued to be sent.")
-    return 0
+    words, sending = retry_words(answer)
+    _say(words, None if sending else sys.stderr)
+    return 0 if sending else EXIT_ERROR
+
+
+def retry_words(answer: dict[str, Any]) -> tuple[str, bool]:
+    """What `retry` made of the kept recordings, from the running client's state after it;
+    and whether the client is sending them."""
+    pending, held = _count(answer.get("pending")), _count(answer.get("held"))
+    if answer.get("sending") is False:
+        return _cannot_send(pending), False
+    if not pending:
+        return "No recordings are waiting.", True
+    words = [f"{pending - held} recording(s) queued to be sent now."]
+    if held:
+        words.append(f"{held} recording(s) were set aside again at once; `turbo-whisper "
+                     "status` says why.")
+    engine = answer.get("engine")
+    engine = engine if isinstance(engine, dict) else {}
+    if answer.get("work") == "waiting for server" and answer.get("work_detail"):
+        words.append(f"Waiting for the server: {answer['work_detail']}")
+    elif engine.get("phase") not in (None, "ready") and engine.get("detail"):
+        words.append(f"The server: {engine['detail']}")
+    return " ".join(words), True
+
+
+def _cannot_send(pending: int) -> str:
+    return (f"The client cannot send: its sending thread has stopped after an unexpected error "
+            f"(the log says which). {pending} recording(s) are kept on disk; restart the client "
+            "(`turbo-whisper quit`, then `turbo-whisper run`) to send them.")
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _retry_here(args: argparse.Namespace) -> int:
@@ -340,6 +374,7 @@ def _retry_here(args: argparse.Namespace) -> int:
     if left:
         print(f"{left} recording(s) could not be sent and are still kept.", file=sys.stderr)
         return EXIT_ERROR
+    print(f"{daemon.app.delivered} transcript(s) delivered; no recordings are left waiting.")
     return 0
 
 

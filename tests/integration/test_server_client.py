@@ -95,10 +95,11 @@ def test_one_connection_is_kept_alive_across_transcriptions(warm_server, speech)
     client = client_for(warm_server.url)
     client.wait_until_ready()
     wav = speech("good morning everyone")
-    for _ in range(3):
+    assert "morning" in transcribe(client, wav)
+    opened = client.connections_opened
+    for _ in range(2):
         assert "morning" in transcribe(client, wav)
-    pool = client._http._transport._pool  # httpx's pool: one connection served all requests
-    assert len(pool.connections) == 1
+    assert client.connections_opened == opened  # the first one's connection served them all
 
 
 def test_a_flac_upload_is_transcribed(warm_server, speech):
@@ -163,3 +164,129 @@ def test_model_auto_takes_the_model_speaches_has(whisper_server, speech):
     client.wait_until_ready()
     assert "with Systran/faster-whisper-tiny.en" in client.status.detail
     assert "window" in transcribe(client, speech("open the window please"))
+
+
+# --------------------------------------------------------------------------- slow answers
+
+TRICKLED_ANSWER = b'{"text": "' + b"a" * 120 + b'"}'  # two minutes at a byte a second
+
+
+class RawServer:
+    """A loopback HTTP server written on the socket, to answer as no framework would: each
+    answer whole and kept alive (`fast`), or a byte a second from its first (`headers`) or
+    from its body's first byte (`body`)."""
+
+    def __init__(self, mode: str):
+        import socketserver
+        import threading
+
+        self.mode = mode
+        self.stopping = threading.Event()
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                try:
+                    while owner.serve_one(self.request):
+                        pass
+                except OSError:
+                    pass  # the client shut the connection
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def serve_one(self, sock) -> bool:
+        """Read one request and answer it; False when the client has gone."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            body += sock.recv(65536)
+        reply = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                 + str(len(TRICKLED_ANSWER)).encode() + b"\r\n\r\n" + TRICKLED_ANSWER)
+        if self.mode == "fast":
+            sock.sendall(reply)
+            return True
+        start = 0 if self.mode == "headers" else reply.index(b"\r\n\r\n") + 4
+        sock.sendall(reply[:start])
+        for index in range(start, len(reply)):
+            if self.stopping.wait(1.0):
+                return False
+            sock.sendall(reply[index:index + 1])
+        return True
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def raw_server():
+    servers: list[RawServer] = []
+
+    def start(mode: str) -> RawServer:
+        servers.append(RawServer(mode))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.parametrize("trickled", ["body", "headers"])
+def test_a_server_trickling_its_answer_ends_the_transcription_at_its_deadline(raw_server,
+                                                                              trickled):
+    server = raw_server(trickled)
+    client = client_for(server.url, request_timeout=1.0)
+    client.kind = "openai"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServerError) as caught:
+            client.transcribe(b"RIFF", duration_s=0.5)
+    finally:
+        client.close()
+    took = time.monotonic() - started
+    assert caught.value.reason is Reason.TIMEOUT
+    assert "did not answer in time" in str(caught.value)
+    assert took < len(TRICKLED_ANSWER) / 2  # the trickle alone takes two minutes
+
+
+def test_kept_alive_requests_share_one_connection_and_the_count_says_so(raw_server):
+    server = raw_server("fast")
+    client = client_for(server.url)
+    client.kind = "openai"
+    try:
+        assert client.connections_opened == 0
+        for _ in range(3):
+            assert client.transcribe(b"RIFF", duration_s=0.5) == "a" * 120
+        assert client.connections_opened == 1
+    finally:
+        client.close()
+
+
+def test_a_kept_alive_connection_trickling_its_next_answer_ends_at_the_deadline(raw_server):
+    server = raw_server("fast")
+    client = client_for(server.url, request_timeout=1.0)
+    client.kind = "openai"
+    try:
+        client.transcribe(b"RIFF", duration_s=0.5)
+        server.mode = "headers"  # the same connection now answers a byte a second
+        started = time.monotonic()
+        with pytest.raises(ServerError) as caught:
+            client.transcribe(b"RIFF", duration_s=0.5)
+        took = time.monotonic() - started
+        assert client.connections_opened == 1  # it was the kept-alive connection that stalled
+    finally:
+        client.close()
+    assert caught.value.reason is Reason.TIMEOUT
+    assert took < len(TRICKLED_ANSWER) / 2

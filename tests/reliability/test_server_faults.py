@@ -117,6 +117,27 @@ def test_a_response_slower_than_the_timeout_is_abandoned_and_sent_again(fault_se
     assert_delivered_once(dictation)
 
 
+# --------------------------------------------------------------------------- readiness answers
+
+
+@pytest.mark.parametrize("dialect", ["fedirz", "speaches"])
+def test_unreadable_readiness_answers_never_stop_the_sending(dialect, servers, speech,
+                                                             dictation):
+    server = servers(dialect)
+    # /api/ps answers {"models": null} to the detection, then JSON nested deeper than Python
+    # parses while the model is prepared, then as it should.
+    server.fault("ps-null", count=1)
+    server.fault("ps-deep", count=1)
+    dictation.start(server.url, [speech(PHRASE)])
+    dictation.dictate()
+    assert_delivered_once(dictation)
+    assert server.stats()["faults_served"] == 2
+    dictation.dictate()  # the sending thread still runs
+    texts = dictation.wait_delivered(2)
+    assert WORD in texts[1].lower()
+    assert not [r for r in dictation.records.records if r.exc_info], dictation.log()
+
+
 # --------------------------------------------------------------------------- the server goes away
 
 
@@ -349,3 +370,25 @@ def test_with_neither_clipboard_nor_undelivered_folder_later_dictations_still_go
     line = dictation.wait_log("could not be copied", level=logging.ERROR, timeout=1)
     assert str(blocker) in line, line
     assert len(dictation.kept()) == 1  # all that is left of the first dictation's words
+
+
+# --------------------------------------------------------------------------- what retry says
+
+
+def test_retry_says_the_recordings_wait_for_the_server_then_that_none_are_left(
+        headless_client, servers, speech, tmp_path):
+    port = free_port()
+    run = headless_client(tmp_path / "home", f"http://127.0.0.1:{port}")
+    run.spool.mkdir(parents=True)
+    (run.spool / "00000000000000000001-1-0000.wav").write_bytes(speech(PHRASE).read_bytes())
+    run.start()
+    run.wait_log("is starting (not answering yet)")
+    answer = run.command("retry")
+    assert answer.returncode == 0, answer
+    assert answer.stdout.startswith("1 recording(s) queued to be sent now."), answer.stdout
+    assert "Waiting for the server:" in answer.stdout and "not answering yet" in answer.stdout
+    servers.on_port(port)
+    wait_for(lambda: not list(run.spool.glob("*.wav")), 60, "the recording to be sent", run.log)
+    again = run.command("retry")
+    assert again.returncode == 0 and again.stdout.strip() == "No recordings are waiting.", again
+    assert "Traceback" not in run.log()

@@ -21,6 +21,8 @@ ids is only the simulated download and load state.
 
 Test-only endpoints (never checked against an API key):
   POST /__test__/fault {"kind": K, "count": N}  the next N transcription requests misbehave
+      (kinds ps-null and ps-deep are answers of GET /api/ps instead: {"models": null}, and
+      JSON nested 100 000 deep)
   GET  /__test__/stats                           counts and the paths of requests seen
 
 Standalone on purpose: it imports only the standard library, numpy (through faster-whisper)
@@ -55,12 +57,13 @@ RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 DEFAULT_MODEL = "Systran/faster-whisper-large-v3"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 HUGE_BODY_BYTES = 50 * 1024 * 1024
+DEEP_NESTING = 100_000  # deeper than Python's json parses (RecursionError)
 # uvicorn and cpp-httplib both drop an idle keep-alive connection after 5 s.
 DEFAULT_KEEPALIVE_SECONDS = 5.0
 REQUEST_READ_SECONDS = 60.0
 FAULT_PATTERN = re.compile(
     r"^(status:[1-5]\d\d|html|malformed|empty|slow:\d+(\.\d+)?|reset|die|huge"
-    r"|echo-auth|controls|controls-error)$"
+    r"|echo-auth|controls|controls-error|ps-null|ps-deep)$"
 )
 START_TIME = int(time.time())
 
@@ -594,7 +597,8 @@ class FedirzApi(Api):
         return crash_reply()
 
     def list_loaded(self, request: Request) -> Reply:
-        return json_reply(200, {"models": self.app.models.loaded() + self.app.failed_loads})
+        return self.app.readiness_fault() or json_reply(
+            200, {"models": self.app.models.loaded() + self.app.failed_loads})
 
     def load_model(self, request: Request, model_id: str) -> Reply:
         if self.app.models.is_loaded(model_id):
@@ -638,7 +642,7 @@ class SpeachesApi(FedirzApi):
         return self.model_list(self.app.models.installed())
 
     def list_loaded(self, request: Request) -> Reply:
-        return json_reply(200, {"models": self.app.models.loaded()})
+        return self.app.readiness_fault() or json_reply(200, {"models": self.app.models.loaded()})
 
     def empty_form(self) -> Reply:
         items = [{"type": "missing", "loc": ["body", name], "msg": "Field required", "input": None}
@@ -904,6 +908,16 @@ class App:
         self.faults.arm(kind, count)
         log(f"fault armed: {kind} x{count}")
         return json_reply(200, {"armed": kind, "count": count})
+
+    def readiness_fault(self) -> Reply | None:
+        """The broken answer of a readiness route, if one is armed."""
+        if self.faults.take_if("ps-null"):
+            self.stats.count_fault()
+            return Reply(200, b'{"models": null}')
+        if self.faults.take_if("ps-deep"):
+            self.stats.count_fault()
+            return Reply(200, b'{"models": ' + b"[" * DEEP_NESTING + b"]" * DEEP_NESTING + b"}")
+        return None
 
     def fault_reply(self, fault: str, api: Api) -> Reply | None:
         """The answer a fault gives instead of a transcription; None to carry on normally."""

@@ -23,23 +23,49 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 _TAGS = re.compile(r"<[^>]+>")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"\s+")
+_DEEPEST_MESSAGE = 8  # levels of {"error": {"detail": [...]}} searched for the server's words
+_MOST_MESSAGES = 20  # list items joined into one message, which is cut at 300 characters
 
 
-def _text_of(value: Any) -> str | None:
-    """Pull a message out of the JSON error shapes the servers use."""
+class NotJson:
+    """The value of a body that is no JSON at all (kept apart from a JSON `null`)."""
+
+    def __repr__(self) -> str:
+        return "NOT_JSON"
+
+
+NOT_JSON = NotJson()
+
+
+def json_of(body: bytes | str) -> Any:
+    """The JSON value of a body, or NOT_JSON for anything else; never raises.
+
+    A server's answer can be any bytes: not UTF-8, nested deeper than the parser's recursion
+    limit (RecursionError, not ValueError), integers longer than Python converts.
+    """
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError, TypeError):
+        return NOT_JSON
+
+
+def _text_of(value: Any, depth: int = 0) -> str | None:
+    """Pull a message out of the JSON error shapes the servers use (a few levels deep at most)."""
     if isinstance(value, str):
         return value
+    if depth > _DEEPEST_MESSAGE:
+        return None
     if isinstance(value, dict):
         for key in ("message", "detail", "error", "msg"):
             if key in value:
-                found = _text_of(value[key])
+                found = _text_of(value[key], depth + 1)
                 if found:
                     return found
         return None
     if isinstance(value, list):
         parts = []
-        for item in value:
-            text = _text_of(item)
+        for item in value[:_MOST_MESSAGES]:
+            text = _text_of(item, depth + 1)
             if text and isinstance(item, dict) and isinstance(item.get("loc"), list):
                 where = ".".join(str(p) for p in item["loc"] if p != "body")
                 text = f"{where}: {text}" if where else text
@@ -55,10 +81,7 @@ def read_error_body(body: bytes, content_type: str = "") -> str:
         text = body.decode("utf-8", errors="replace").strip()
         message = None
         if text[:1] in "{[" and text:
-            try:
-                message = _text_of(json.loads(text))
-            except ValueError:
-                message = None
+            message = _text_of(json_of(text))
         if message is None and ("html" in content_type.lower() or text[:1] == "<"):
             title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
             message = title.group(1) if title and title.group(1).strip() else _TAGS.sub(" ", text)
@@ -71,41 +94,39 @@ def read_error_body(body: bytes, content_type: str = "") -> str:
         return "(unreadable answer)"
 
 
+_MISSING = ("missing", "value_error.missing")
+
+
 def missing_fields(body: bytes) -> frozenset[str]:
     """The form fields a FastAPI 422 answer says are missing ({"detail": [{"loc": ...}]})."""
-    try:
-        detail = json.loads(body).get("detail")
-    except (ValueError, AttributeError):
-        return frozenset()
+    answer = json_of(body)
+    detail = answer.get("detail") if isinstance(answer, dict) else None
     if not isinstance(detail, list):
         return frozenset()
     names = set()
     for item in detail:
         loc = item.get("loc") if isinstance(item, dict) else None
-        if isinstance(loc, list) and loc and item.get("type") in ("missing", "value_error.missing"):
+        if isinstance(loc, list) and loc and item.get("type") in _MISSING:
             names.add(str(loc[-1]))
     return frozenset(names)
 
 
 def form_fields(openapi: bytes, route: str) -> frozenset[str] | None:
     """The multipart form fields an OpenAPI document gives the route; None when it does not say."""
+    document = json_of(openapi)
     try:
-        document = json.loads(openapi)
         body = document["paths"][route]["post"]["requestBody"]["content"]
         schema = body["multipart/form-data"]["schema"]
         if "$ref" in schema:
             schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
         return frozenset(str(name) for name in schema["properties"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, IndexError):
         return None
 
 
 def model_ids(body: bytes) -> tuple[str, ...] | None:
     """The ids of a model listing ({"data": [{"id": ...}]} or {"models": [...]}); None if not one."""
-    try:
-        listing = json.loads(body)
-    except ValueError:
-        return None
+    listing = json_of(body)
     items = listing.get("data", listing.get("models")) if isinstance(listing, dict) else None
     if not isinstance(items, list):
         return None
@@ -118,16 +139,16 @@ def transcript_of(response: httpx.Response) -> str:
     content_type = response.headers.get("content-type", "")
     if "json" not in content_type and not response.text.lstrip().startswith("{"):
         return response.text
-    try:
-        text = response.json()["text"]
-    except (ValueError, KeyError, TypeError):
+    answer = json_of(response.content)
+    text = answer.get("text") if isinstance(answer, dict) else None
+    if text is None:
         # Not quoted: a broken answer with status 200 is most likely part of a transcript,
         # and transcripts stay out of the log.
         raise ServerError(
             "The server answered with something that is not a transcript "
             f"({len(response.content)} bytes of {content_type or 'unlabelled data'} without a "
             "readable \"text\" field).", reason=Reason.BAD_ANSWER,
-        ) from None
+        )
     if not isinstance(text, str):
         raise ServerError("The server's transcript is not text.", reason=Reason.BAD_ANSWER)
     # JSON can carry lone surrogates ("\ud800"), which no clipboard can take.
@@ -182,11 +203,11 @@ def key_refused(code: int, words: str, url: str) -> ServerError:
                        reason=Reason.KEY_REFUSED)
 
 
-def too_large(how: str) -> ServerError:
-    return ServerError(
-        f"The server's answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MB ({how}), "
-        "which no transcript is, so it was not read.", reason=Reason.BAD_ANSWER,
-    )
+def too_large(how: str, limit: int = MAX_ANSWER_BYTES) -> ServerError:
+    what = (f"{limit // (1024 * 1024)} MB, which no transcript is" if limit >= 1024 * 1024
+            else f"{limit // 1024} KB, which no answer of this route is")
+    return ServerError(f"The server's answer is larger than {what} ({how}), so it was not read.",
+                       reason=Reason.BAD_ANSWER)
 
 
 def transport_words(exc: httpx.RequestError) -> str:
@@ -205,12 +226,12 @@ def transport_words(exc: httpx.RequestError) -> str:
 def read_at_most(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed answer; ServerError when it is larger than any transcript is."""
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(f"it announced {int(declared) / 1e6:.0f} MB")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"it announced {int(declared) / 1e6:.1f} MB", limit)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > limit:
-            raise too_large("it kept sending")
+            raise too_large("it kept sending", limit)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -3,18 +3,25 @@
 The dialect is found once per connection from evidence (detection.py), again after the
 connection was lost, and again when the transcription route answers a plain 404. Waiting is
 honest: a server that refuses connections for long is named as "nothing answers", and a
-server that reports a fault is quoted, while the client keeps waiting for it.
+server that reports a fault is quoted, while the client keeps waiting for it. httpx's
+timeouts bound each read, so every request also has a deadline for the whole of it, kept
+by one alarm thread that shuts the request's connection when it passes.
 """
 
 from __future__ import annotations
 
+import heapq
 import io
+import itertools
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import wave
+import weakref
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +37,7 @@ log = logging.getLogger("turbo_whisper.server")
 SILENT_WAV_SECONDS = 0.5
 NOTHING_ANSWERS_AFTER = 10.0  # seconds of refused connections before saying so
 PROBE_BYTES = 2 * 1024 * 1024  # an OpenAPI document or a model listing; more is not read
+CONNECT_SECONDS = 5.0
 WAITING = (Phase.STARTING, Phase.UNREACHABLE, Phase.FAULT)
 
 
@@ -87,6 +95,96 @@ def is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+class PastDeadline(httpx.ReadTimeout):
+    """The whole request, not one read, took longer than its deadline."""
+
+
+class Watchdog:
+    """Shuts a request's connection at its deadline, so a blocked read ends there.
+
+    The connection is known once the answer's headers are in, or from the start when the
+    request opened it. A kept-alive connection reused before its headers came is not named
+    by httpx; then `idle` gives the client's connections no other request is known to use.
+    """
+
+    def __init__(self, deadline: float | None, idle: Callable[[Watchdog], list] = lambda _: []):
+        self.fired = False
+        self._idle: Callable[[Watchdog], list] | None = idle
+        self._lock = threading.Lock()
+        self._streams: list = []
+        if deadline is not None:
+            ALARMS.add(deadline, self)
+
+    @property
+    def streams(self) -> list:
+        with self._lock:
+            return list(self._streams)
+
+    def watch(self, stream: object) -> None:
+        """Shut this connection too at the deadline (at once if it passed)."""
+        with self._lock:
+            self._streams.append(stream)
+            fired = self.fired
+        if fired:
+            _shut(stream)
+
+    def cancel(self) -> None:
+        """The request is over: nothing to shut any more."""
+        with self._lock:
+            self._idle, self._streams = None, []
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._idle is None:
+                return  # cancelled
+            self.fired = True
+            streams, idle = list(self._streams), self._idle
+        for stream in streams or idle(self):
+            _shut(stream)
+
+
+class Alarms:
+    """One thread that fires the watchdogs whose deadline has come (a thread of its own per
+    request would cost a third of a millisecond each)."""
+
+    def __init__(self) -> None:
+        self._due = threading.Condition()
+        self._heap: list[tuple[float, int, Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: float, watchdog: Watchdog) -> None:
+        with self._due:
+            heapq.heappush(self._heap, (deadline, next(self._order), watchdog))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="request deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._due.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._due:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._due.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                watchdog = heapq.heappop(self._heap)[2]
+            watchdog.fire()
+
+
+ALARMS = Alarms()
+
+
+def _shut(stream: object) -> None:
+    """Shut a network stream's socket both ways: a read blocked on it returns at once."""
+    get_info = getattr(stream, "get_extra_info", None)
+    sock = get_info("socket") if get_info is not None else None
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
 class ServerClient:
     """Talks to one transcription server over one kept-alive connection."""
 
@@ -97,7 +195,7 @@ class ServerClient:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         self._http = httpx.Client(
             base_url=settings.server_url, headers=headers, transport=transport,
-            timeout=httpx.Timeout(10.0, connect=5.0),
+            timeout=httpx.Timeout(10.0, connect=CONNECT_SECONDS),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2,
                                 keepalive_expiry=600.0),
         )
@@ -116,6 +214,41 @@ class ServerClient:
         self._last_was_error = False
         self._route_gone = False  # a plain 404 from the route was seen since the last success
         self._failure = Reason.FAULT
+        self._opened = itertools.count()
+        self._connections_opened = 0
+        self._requests = threading.local()  # the watchdog of this thread's request
+        self._streams: weakref.WeakSet = weakref.WeakSet()  # the connections it opened
+        self._watchdogs: set[Watchdog] = set()  # of the requests under way
+        self._watch_lock = threading.Lock()
+
+    @property
+    def connections_opened(self) -> int:
+        """How many TCP connections this client has opened (kept-alive ones are reused)."""
+        return self._connections_opened
+
+    def _trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: notes each new connection, for the count and the deadline."""
+        if event == "connection.connect_tcp.complete":
+            self._connections_opened = next(self._opened) + 1
+            self._watch(info.get("return_value"))
+
+    def _watch(self, stream: object) -> None:
+        """The connection the request of this thread uses: shut at its deadline."""
+        watchdog = getattr(self._requests, "watchdog", None)
+        if stream is None or watchdog is None:
+            return
+        try:
+            self._streams.add(stream)
+        except TypeError:
+            pass  # a transport whose streams cannot be weakly referenced: not kept
+        watchdog.watch(stream)
+
+    def _idle_streams(self, asking: Watchdog) -> list:
+        """The connections of this client that no other request under way is known to use."""
+        with self._watch_lock:
+            busy = {id(stream) for other in self._watchdogs if other is not asking
+                    for stream in other.streams}
+            return [stream for stream in list(self._streams) if id(stream) not in busy]
 
     @property
     def url(self) -> str:
@@ -266,11 +399,20 @@ class ServerClient:
             return self._status
         except httpx.RequestError as exc:  # also an undecodable answer, not only the network
             return self._unreachable(exc)
+        except Exception as exc:  # an answer of a shape nothing above foresaw: keep waiting
+            return self._unreadable(exc)
+
+    def _unreadable(self, exc: Exception) -> EngineStatus:
+        log.warning("Could not read an answer of the server at %s: %s: %s", self.url,
+                    type(exc).__name__, str(exc)[:200])
+        self.ready, self._dialect, self._failure = False, None, Reason.BAD_ANSWER
+        return self.say(Phase.FAULT, f"The server at {self.url} gave an answer the client cannot "
+                        f"read ({type(exc).__name__}); still waiting for a usable answer.")
 
     def _trouble(self, exc: ServerError) -> EngineStatus:
         self.ready = False
         self._failure = exc.reason
-        if exc.retryable and exc.reason is Reason.FAULT:
+        if exc.retryable and exc.reason in (Reason.FAULT, Reason.BAD_ANSWER):
             return self.say(Phase.FAULT, str(exc))
         if exc.retryable:
             return self.say(Phase.STARTING, str(exc))
@@ -334,32 +476,54 @@ class ServerClient:
     def _timeout_until(self) -> httpx.Timeout:
         deadline = self._deadline
         remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
-        return httpx.Timeout(remaining, connect=5.0)
+        return httpx.Timeout(remaining, connect=CONNECT_SECONDS)
 
     # --- requests -------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, *, limit: int, content: bytes | None = None,
-                 headers: dict[str, str] | None = None,
-                 timeout: httpx.Timeout | None = None) -> httpx.Response:
-        """One request with its body read (at most `limit` bytes). A connection the server
+                 headers: dict[str, str] | None = None, timeout: httpx.Timeout | None = None,
+                 whole: float | None = None) -> httpx.Response:
+        """One request with its body read (at most `limit` bytes), all of it within `whole`
+        seconds (by default the connect and read timeouts together). A connection the server
         closed after an error answer (uvicorn does after a 500) is tried once more, anew."""
+        timeout = self._http.timeout if timeout is None else timeout
+        if whole is None and timeout.read is not None:
+            whole = (timeout.connect or 0.0) + timeout.read
+        deadline = None if whole is None else time.monotonic() + whole
         try:
-            return self._send_once(method, path, limit, content, headers, timeout)
+            return self._send_once(method, path, limit, content, headers, timeout, deadline)
         except (httpx.ReadError, httpx.RemoteProtocolError):
             if not self._last_was_error:
                 raise
             self._last_was_error = False
-            return self._send_once(method, path, limit, content, headers, timeout)
+            return self._send_once(method, path, limit, content, headers, timeout, deadline)
 
     def _send_once(self, method: str, path: str, limit: int, content: bytes | None,
-                   headers: dict[str, str] | None, timeout: httpx.Timeout | None) -> httpx.Response:
+                   headers: dict[str, str] | None, timeout: httpx.Timeout,
+                   deadline: float | None) -> httpx.Response:
         request = self._http.build_request(method, path, content=content, headers=headers,
-                                           timeout=self._http.timeout if timeout is None else timeout)
-        response = self._http.send(request, stream=True)
+                                           timeout=timeout, extensions={"trace": self._trace})
+        # httpx limits each read, not the answer: a server trickling a byte a second never
+        # times out. At the deadline the connection is shut, wherever the request is.
+        watchdog = self._requests.watchdog = Watchdog(deadline, self._idle_streams)
+        with self._watch_lock:
+            self._watchdogs.add(watchdog)
         try:
-            body = answers.read_at_most(response, limit)
+            response = self._http.send(request, stream=True)
+            try:
+                self._watch(response.extensions.get("network_stream"))
+                body = answers.read_at_most(response, limit)
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            if watchdog.fired:
+                raise PastDeadline("the whole request took too long", request=request) from exc
+            raise
         finally:
-            response.close()
+            watchdog.cancel()
+            self._requests.watchdog = None
+            with self._watch_lock:
+                self._watchdogs.discard(watchdog)
         self._last_was_error = response.status_code >= 400
         kept = {name: response.headers[name] for name in ("content-type", "location", "server")
                 if name in response.headers}
@@ -369,8 +533,16 @@ class ServerClient:
 
     def transcription_timeout(self, seconds: float) -> httpx.Timeout:
         """Long audio gets longer: the base timeout plus twice the audio's length."""
-        read = self.settings.request_timeout + 2.0 * seconds
-        return httpx.Timeout(read, connect=5.0, write=max(30.0, read))
+        read = self._transcription_read(seconds)
+        return httpx.Timeout(read, connect=CONNECT_SECONDS, write=max(30.0, read))
+
+    def transcription_deadline(self, seconds: float) -> float:
+        """Seconds for the whole request: connecting, the upload (a second per second of
+        audio, generous on any network), and the answer within the read timeout."""
+        return CONNECT_SECONDS + seconds + self._transcription_read(seconds)
+
+    def _transcription_read(self, seconds: float) -> float:
+        return self.settings.request_timeout + 2.0 * seconds
 
     def transcribe(self, audio: bytes, *, duration_s: float, filename: str = "audio.wav") -> str:
         """The transcript of one clip; ServerError with a reason when the server cannot give it."""
@@ -381,8 +553,14 @@ class ServerClient:
                 raise ServerError(status.detail, reason=Reason.UNREACHABLE)
             dialect = self._dialect
         timeout = self.transcription_timeout(duration_s)
+        whole = self.transcription_deadline(duration_s)
         try:
-            response = self._post_audio(dialect, audio, timeout, filename)
+            response = self._post_audio(dialect, audio, timeout, filename, whole)
+        except PastDeadline as exc:
+            raise ServerError(f"The server did not answer in time: {duration_s:.0f} s of audio "
+                              f"may take up to {whole:.0f} s to send and transcribe, and its "
+                              "answer had not come in full by then.",
+                              reason=Reason.TIMEOUT) from exc
         except httpx.TimeoutException as exc:
             raise ServerError(f"The server took longer than {timeout.read:.0f} s to transcribe "
                               f"{duration_s:.0f} s of audio.", reason=Reason.TIMEOUT) from exc
@@ -395,7 +573,14 @@ class ServerClient:
                       else Reason.CONNECTION_LOST)
             raise ServerError(f"The connection to the server at {self.url} failed "
                               f"({answers.transport_words(exc)}).", reason=reason) from exc
-        transcript = dialect.transcript(self._accepted(dialect, response))
+        try:
+            transcript = dialect.transcript(self._accepted(dialect, response))
+        except ServerError:
+            raise
+        except Exception as exc:  # an answer of a shape nothing foresaw is a bad answer
+            log.warning("Could not read a transcription answer: %s", type(exc).__name__)
+            raise ServerError(f"The server's answer could not be read ({type(exc).__name__}).",
+                              reason=Reason.BAD_ANSWER) from exc
         self._route_gone = False
         return transcript
 
@@ -416,11 +601,11 @@ class ServerClient:
         raise error
 
     def _post_audio(self, dialect: Dialect, audio: bytes, timeout: httpx.Timeout,
-                    filename: str = "audio.wav") -> httpx.Response:
+                    filename: str = "audio.wav", whole: float | None = None) -> httpx.Response:
         mime = "audio/flac" if filename.endswith(".flac") else "audio/wav"
         form, form_type = multipart_form(dialect.form(self.settings), filename, audio, mime)
         return self._request("POST", dialect.route, limit=answers.MAX_ANSWER_BYTES, content=form,
-                             headers={"Content-Type": form_type}, timeout=timeout)
+                             headers={"Content-Type": form_type}, timeout=timeout, whole=whole)
 
     # --- doctor ---------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ table of the answers real servers give (SERVERS.md) tests it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -112,11 +111,8 @@ def _looks_like_speaches(evidence: Evidence) -> bool:
 
 def _speaches_health(evidence: Evidence) -> bool:
     """speaches 0.9 and later answer /health with {"message": "OK"}."""
-    try:
-        return evidence.health_status == 200 and json.loads(evidence.health_body) == {
-            "message": "OK"}
-    except ValueError:
-        return False
+    return evidence.health_status == 200 and answers.json_of(evidence.health_body) == {
+        "message": "OK"}
 
 
 def _model_field(evidence: Evidence) -> str:

@@ -202,10 +202,7 @@ class WhisperCpp(Dialect):
         return None  # it serves the one model it was started with
 
     def transcript(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = answers.json_of(response.content)
         if isinstance(body, dict) and "text" not in body and "error" in body:
             words = answers.read_error_body(response.content)
             loading = "loading" in words.lower()
