@@ -327,9 +327,10 @@ def test_a_spool_that_cannot_be_written_is_reported_and_the_text_still_delivered
 
 def test_recordings_held_while_the_server_was_cold_go_out_before_newer_ones(
         servers, speech, dictation):
-    server = servers("fedirz", download_delay=3)
+    # Waits shorter than the download, yet long enough for the model's warm-up on a busy machine.
+    server = servers("fedirz", download_delay=6)
     dictation.start(server.url, [speech(PHRASE), speech("good morning everyone")],
-                    ready_timeout=1.0)
+                    ready_timeout=2.5)
     dictation.wait_log("did not become ready in time", timeout=10)
     dictation.dictate()
     dictation.wait_log("until `turbo-whisper retry`", timeout=10)
