@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
 import time
 import wave
@@ -19,7 +20,13 @@ from turbo_whisper.errors import DeviceError
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-BLOCK_SECONDS = 0.02  # 20 ms blocks: the first audio arrives quickly after the key press
+# The first audio block comes one period of the sound device after the stream starts, and
+# PortAudio sizes that period from the block size and the latency asked for. With 20 ms blocks,
+# or with sounddevice's default "high" latency, it came 35-45 ms after the start through ALSA's
+# pulse plugin; with 10 ms blocks and 30 ms of latency, about 17 ms. Nothing is lost under load:
+# behind that plugin the sound server queues what the callback has not taken yet.
+BLOCK_SECONDS = 0.01
+INPUT_LATENCY_SECONDS = 0.03
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,7 @@ def loudest_dbfs(samples: np.ndarray, samplerate: int, window_seconds: float = 0
 
 
 def input_device_names() -> list[str]:
-    import sounddevice as sd
-
+    sd = _sounddevice()
     return [
         f"{index}: {device['name']}"
         for index, device in enumerate(sd.query_devices())
@@ -107,8 +113,7 @@ def input_device_names() -> list[str]:
 
 def resolve_device(device: str | int | None) -> tuple[str | int | None, int]:
     """The device to open and the sample rate to record at; DeviceError in words if none."""
-    import sounddevice as sd
-
+    sd = _sounddevice()
     try:
         info = sd.query_devices(device, "input")
     except (ValueError, sd.PortAudioError) as exc:
@@ -128,16 +133,68 @@ def resolve_device(device: str | int | None) -> tuple[str | int | None, int]:
         return device, rate
 
 
+# What the sound devices looked like when PortAudio last read its list (None: not yet read).
+_listed_with: tuple[object, ...] | None = None
+
+
+def _sounddevice() -> Any:
+    """The sounddevice module; PortAudio reads the device list when it is first imported."""
+    global _listed_with
+    if _listed_with is None:
+        _listed_with = sound_setup()
+    import sounddevice
+
+    return sounddevice
+
+
+def sound_setup() -> tuple[object, ...]:
+    """A cheap fingerprint of what PortAudio's device list is made from: the sound cards
+    (/dev/snd), the sockets of a PulseAudio or PipeWire server, and ALSA's configuration
+    files. A few stat calls, so it can be looked at before every recording."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    server = os.environ.get("PULSE_SERVER", "")
+    places = [
+        server.removeprefix("unix:") if server.startswith(("unix:", "/")) else "",
+        os.path.join(runtime, "pulse", "native") if runtime else "",
+        os.path.join(runtime, os.environ.get("PIPEWIRE_REMOTE", "pipewire-0")) if runtime else "",
+        "/etc/asound.conf",
+        os.path.expanduser("~/.asoundrc"),
+        os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"),
+                     "alsa", "asoundrc"),
+    ]
+    seen: list[object] = []
+    for place in places:
+        try:
+            info = os.stat(place) if place else None
+        except OSError:
+            info = None
+        # A server that starts again gets a new socket, an edited file a new time.
+        seen.append(None if info is None else (info.st_ino, info.st_mtime_ns))
+    try:
+        seen.append(tuple(sorted(os.listdir("/dev/snd"))))
+    except OSError:
+        seen.append(None)
+    return tuple(seen)
+
+
+def devices_changed() -> bool:
+    """Whether sound cards, a sound server or ALSA's configuration came or went since
+    PortAudio read its device list."""
+    return _listed_with is not None and sound_setup() != _listed_with
+
+
 def reread_devices() -> bool:
     """Make PortAudio read the device list again; whether it did.
 
-    PortAudio reads the list once, when it starts, so a sound server that came up after the
-    client (a login race with autostart) stays "none found" until it is re-initialised.
-    Re-initialising closes every stream, so the recorder calls this only from the thread that
-    owns it with its own stream closed, and a sound cue still playing is waited for first.
+    PortAudio reads the list once, when it starts: a sound server that came up after the
+    client (a login race with autostart) stays "none found", and a microphone plugged in later
+    is not there. Re-initialising closes every stream, so the recorder calls this only from
+    the thread that owns it with its own stream closed, and a sound cue still playing is
+    waited for first.
     """
-    import sounddevice as sd
-
+    global _listed_with
+    sd = _sounddevice()
+    _listed_with = sound_setup()  # before reading: a change while it reads is seen next time
     try:
         sd.wait()  # a cue of sd.play(); a no-op when nothing plays
         if sd._initialized:  # a failed earlier attempt may have left it terminated
@@ -171,6 +228,7 @@ class Recorder:
         self._frames = 0
         self._max_frames = 0
         self._stream: Any = None
+        self._checked: tuple[str | int | None, int] | None = None  # device and rate that opened
         self._capturing = False
         self._rate = SAMPLE_RATE
         self._started_at = 0.0
@@ -196,35 +254,45 @@ class Recorder:
             self._open()
 
     def _open(self) -> None:
+        if devices_changed():  # only here: the stream is closed and this thread owns PortAudio
+            log.info("The sound devices changed; reading them again.")
+            self._checked = None
+            reread_devices()
         try:
             self._open_stream()
         except DeviceError:
+            self._checked = None
             if self._stream is not None or not reread_devices():
                 raise
             log.info("Input devices were read again; trying the microphone once more.")
             self._open_stream()
 
     def _open_stream(self) -> None:
-        import sounddevice as sd
-
-        device, self._rate = resolve_device(self._device)
+        sd = _sounddevice()
+        # Looking the device up opens it once more: done again only after a failure or a
+        # change of devices, it costs no time at the key press.
+        device, self._rate = self._checked or resolve_device(self._device)
         self._preroll_frames = int(self._rate * self._preroll_ms / 1000)
         self._idle_blocks.clear()
         self._idle_frames = 0
         try:
             stream = sd.InputStream(
                 device=device, samplerate=self._rate, channels=1, dtype="int16",
-                blocksize=int(self._rate * BLOCK_SECONDS), callback=self._callback,
+                blocksize=int(self._rate * BLOCK_SECONDS), latency=INPUT_LATENCY_SECONDS,
+                callback=self._callback,
                 finished_callback=self._finished,
             )
             stream.start()
         except sd.PortAudioError as exc:
             raise DeviceError(f"The microphone could not be opened: {exc}.") from exc
         self._stream = stream
+        self._checked = (device, self._rate)
 
     def start(self) -> None:
-        if self._stream is None or not self._stream.active:
-            self._close()  # a stream that died while idle (device unplugged) is reopened
+        if self._stream is None or not self._stream.active or devices_changed():
+            # A stream that died while idle (device unplugged) is reopened, and one opened
+            # before the devices changed, since the list it was chosen from is out of date.
+            self._close()
             self._open()
         with self._lock:
             self._blocks = list(self._idle_blocks)

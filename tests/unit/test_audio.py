@@ -117,3 +117,22 @@ def test_flac_gives_back_every_sample_in_fewer_bytes():
     assert rate == 16000
     assert np.array_equal(back, samples)
     assert len(flac) < 0.8 * len(encode_wav(samples, 16000))
+
+
+def test_the_sound_setup_changes_when_a_server_or_an_alsa_device_comes(monkeypatch, tmp_path):
+    import socket
+
+    from turbo_whisper.audio import sound_setup
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path / 'native'}")
+    before = sound_setup()
+    assert sound_setup() == before  # nothing changed: nothing to read again
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "native"))
+        with_server = sound_setup()
+        assert with_server != before
+        (tmp_path / ".asoundrc").write_text("pcm.usb { type hw card 1 }\n")
+        assert sound_setup() != with_server
