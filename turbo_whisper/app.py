@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, journal, last, segment, text
+from turbo_whisper import history, journal, last, text
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -39,6 +39,7 @@ from turbo_whisper.errors import (
     TurboWhisperError,
 )
 from turbo_whisper.feedback import Feedback, cue_samples
+from turbo_whisper.parts import Parts
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
@@ -46,9 +47,8 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
-CUT_EVERY_SECONDS = 0.5
 PROGRESS_EVERY_SECONDS = 10.0
-PROGRESS_NOTIFY_SECONDS = 60.0  # while recording, look for a pause to cut at this often
+PROGRESS_NOTIFY_SECONDS = 60.0  # a progress note on the desktop at most this often
 TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
 
 
@@ -178,11 +178,7 @@ class Dictation:
         self._last: dict[str, Any] = {}
         self._current: Job | None = None  # the job the worker holds now
         # A long dictation is cut at pauses and sent part by part while it is recorded.
-        self._group: str | None = None
-        self._part_index = 0
-        self._unsent: np.ndarray = np.zeros(0, dtype=np.int16)
-        self._cut_frames = 0
-        self._next_cut = 0.0
+        self._parts = Parts()
         self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
         self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
@@ -322,39 +318,35 @@ class Dictation:
         """Seconds until the recording is next searched for a pause; None when not splitting."""
         splitting = (self._state is State.RECORDING and self.settings.split_at_pauses
                      and hasattr(self.recorder, "read_new"))
-        return max(0.0, self._next_cut - time.monotonic()) if splitting else None
+        return self._parts.until_next_cut(time.monotonic()) if splitting else None
 
     def _cut_part(self) -> None:
         """Send the speech up to the latest pause while the user goes on speaking."""
-        self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
-        new = self.recorder.read_new()  # type: ignore[attr-defined]
-        self._unsent = np.concatenate([self._unsent, new]) if len(new) else self._unsent
+        parts = self._parts
+        parts.add(self.recorder.read_new(), time.monotonic())  # type: ignore[attr-defined]
         rate = self.recorder.samplerate  # type: ignore[attr-defined]
         if self._cue_echo.pending:  # nothing is cut before the start cue is out
-            self._cue_echo.locate(self._unsent, rate, final=False)
+            self._cue_echo.locate(parts.unsent, rate, final=False)
             if self._cue_echo.pending:
                 return
-            self._unsent = self._cue_echo.silence(self._unsent)
-        cut = segment.find_cut(self._unsent, rate, self.settings.silence_threshold_db)
-        if cut is None:
+            parts.unsent = self._cue_echo.silence(parts.unsent)
+        part = parts.cut(rate, self.settings.silence_threshold_db)
+        if part is None:
             return
-        part, self._unsent = self._unsent[:cut], self._unsent[cut:]
-        self._cut_frames += cut
         if loudest_dbfs(part, rate) >= self.settings.silence_threshold_db:
             self._queue_part(part, rate, last=False)
         if self._journal is not None:
-            self._journal.mark_spooled(self._cut_frames, self._part_index)
+            self._journal.mark_spooled(parts.cut_frames, parts.index)
 
     def _queue_part(self, samples: np.ndarray, rate: int, last: bool) -> None:
-        if self._group is None:
-            self._group = self._journal.name if self._journal else self.spool.new_name()
-        name = f"{self._group}.p{self._part_index:03d}"
-        self._part_index += 1
+        name = self._parts.name_next(
+            lambda: self._journal.name if self._journal else self.spool.new_name())
         loudest = loudest_dbfs(samples, rate)
         silent = len(samples) < MIN_SECONDS * rate or loudest < self.settings.silence_threshold_db
         wav = encode_wav(samples, rate)
         entry = self._keep(wav, name, final=last)
-        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
+        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._parts.group, last,
+                        silent))
 
     def _keep(self, wav: bytes, name: str | None, final: bool) -> SpoolEntry | None:
         """Put a recording (or a part) in the spool; the finished recording's journal goes
@@ -399,9 +391,7 @@ class Dictation:
             self.feedback.tell("error", str(exc))
             self.feedback.cue("error")
             return
-        self._group, self._part_index, self._cut_frames = None, 0, 0
-        self._unsent = np.zeros(0, dtype=np.int16)
-        self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
+        self._parts = Parts(time.monotonic())
         self._journal = journal.begin(self.spool, self.recorder, self.spool.new_name())
         self._set_state(State.RECORDING)
         self._cue_echo.reset(self.feedback.sounds, hushed)
@@ -418,10 +408,10 @@ class Dictation:
         self.feedback.cue("stop")
         self._cue_echo.locate(recording.samples, recording.samplerate, final=True)
         recording = replace(recording, samples=self._cue_echo.silence(recording.samples))
-        if self._group is None:
+        if self._parts.group is None:
             self._take(recording)
         else:  # earlier parts are on their way: send the rest, which completes the dictation
-            self._queue_part(recording.samples[self._cut_frames:], recording.samplerate, True)
+            self._queue_part(self._parts.rest(recording.samples), recording.samplerate, True)
 
     def _cancel_recording(self) -> None:
         if self._state is State.RECORDING:
