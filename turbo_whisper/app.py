@@ -13,12 +13,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, journal, last, text
+from turbo_whisper import history, journal, last
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -31,6 +31,7 @@ from turbo_whisper.audio import (
 from turbo_whisper.batch import Batch
 from turbo_whisper.config import Settings
 from turbo_whisper.cue_echo import CueEraser
+from turbo_whisper.delivery import Outcome, decide
 from turbo_whisper.errors import (
     ClipboardError,
     DeviceError,
@@ -39,6 +40,7 @@ from turbo_whisper.errors import (
     TurboWhisperError,
 )
 from turbo_whisper.feedback import Feedback, cue_samples
+from turbo_whisper.jobs import Job, jobs_from_entries
 from turbo_whisper.parts import Parts
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
@@ -114,40 +116,6 @@ class Answer:
 
     def get(self, timeout: float) -> Any:
         return self._answer.get(timeout=timeout)
-
-
-@dataclass(eq=False)
-class Job:
-    wav: bytes
-    seconds: float
-    loudest_dbfs: float
-    entry: SpoolEntry | None  # None only when the spool could not be written
-    group: str | None = None  # parts of one long dictation share a group
-    last: bool = True  # the part that completes its dictation (always true without a group)
-    skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
-    wordless: bool = False  # came back without words once already in this run
-    waited: bool = False  # waited for the server, a retry or a restart: delivered with others
-
-
-def jobs_from_entries(entries: list[SpoolEntry]
-                      ) -> tuple[list[Job], list[tuple[SpoolEntry, Exception]]]:
-    """Jobs for kept recordings, and those that cannot be read; the last kept part of each
-    long dictation completes it."""
-    loaded = []
-    unreadable: list[tuple[SpoolEntry, Exception]] = []
-    for entry in entries:
-        try:
-            wav = entry.read()
-            loaded.append((entry, wav, *decode_wav(wav)))
-        except (OSError, ValueError) as exc:
-            unreadable.append((entry, exc))
-    jobs = []
-    for position, (entry, wav, samples, rate) in enumerate(loaded):
-        following = loaded[position + 1][0] if position + 1 < len(loaded) else None
-        last = entry.group is None or following is None or following.group != entry.group
-        jobs.append(Job(wav, len(samples) / rate, loudest_dbfs(samples, rate), entry,
-                        entry.group, last))
-    return jobs, unreadable
 
 
 class Dictation:
@@ -633,29 +601,27 @@ class Dictation:
                      job.entry.name, self.spool.directory)
 
     def _deliver(self, job: Job, transcript: str) -> None:
-        if text.is_hallucination(transcript, job.loudest_dbfs):
-            log.info("Dropped %r: Whisper invents it for near-silence.", transcript)
-            transcript = ""
-        if job.group is not None:
-            transcript = self._join_parts(job, transcript)
-            if not job.last:
-                return
-        words = text.finish(transcript, self.settings.replacements, self.settings.trailing_space)
-        if not words.strip():
-            if job.loudest_dbfs >= text.QUIET_DBFS and not job.skip:
-                if job.wordless:
-                    self._set_aside(job)
-                    return
-                job.wordless = True
-                self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
-                                   "of clearly audible audio; nothing was copied. The recording is "
-                                   "kept; `turbo-whisper retry` sends it again.")
-                self._hold(job)
-                return
+        decision = decide(job, transcript, self.settings, self._earlier_parts(job))
+        if decision.dropped:
+            log.info("Dropped %r: Whisper invents it for near-silence.", decision.dropped)
+        if decision.outcome is Outcome.PART:
+            self._keep_part(job, decision.text)
+        elif decision.outcome is Outcome.QUIET:
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
                                "audio; nothing was copied.")
             self._done(job)
-            return
+        elif decision.outcome is Outcome.HOLD_WORDLESS:
+            job.wordless = True
+            self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
+                               "of clearly audible audio; nothing was copied. The recording is "
+                               "kept; `turbo-whisper retry` sends it again.")
+            self._hold(job)
+        elif decision.outcome is Outcome.SET_ASIDE:
+            self._set_aside(job)
+        else:
+            self._copy(job, decision.text)
+
+    def _copy(self, job: Job, words: str) -> None:
         together, count = self._batch.add(words, job.waited, job.waited and self._more_waited())
         self._remember(together)
         log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
@@ -748,17 +714,20 @@ class Dictation:
                            "of clearly audible audio; nothing was copied. The recording is saved "
                            f"in {folder} to listen to, and is not sent again.")
 
-    def _join_parts(self, job: Job, transcript: str) -> str:
-        """Keep an earlier part's text for later; for the last part, the whole dictation."""
+    def _earlier_parts(self, job: Job) -> list[str]:
+        """For the last part of a long dictation, the texts of the parts before it."""
+        if job.group is None or not job.last:
+            return []
+        with self._lock:
+            return self._partials.pop(job.group, [])
+
+    def _keep_part(self, job: Job, transcript: str) -> None:
+        """An earlier part's text waits for the last part; its file, for the delivery."""
         assert job.group is not None
         with self._lock:
-            parts = self._partials.setdefault(job.group, [])
-            parts.append(transcript.strip())
-            if job.entry is not None and not job.last:
+            self._partials.setdefault(job.group, []).append(transcript)
+            if job.entry is not None:
                 self._group_entries.setdefault(job.group, []).append(job.entry)
-            if job.last:
-                del self._partials[job.group]
-        return " ".join(part for part in parts if part)
 
     def _done(self, job: Job) -> None:
         """Forget the delivered recording, and for a long dictation all of its parts."""
