@@ -40,9 +40,8 @@ from turbo_whisper.errors import (
     TurboWhisperError,
 )
 from turbo_whisper.feedback import Feedback, cue_samples
-from turbo_whisper.jobs import Job, jobs_from_entries
+from turbo_whisper.jobs import Book, Counts, Job, Kept, jobs_from_entries
 from turbo_whisper.parts import Parts
-from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 
@@ -134,27 +133,18 @@ class Dictation:
         self._progress_detail = ""
         self._progress_thread: threading.Thread | None = None
         self._events: queue.Queue[tuple[str, Any, Answer | None]] = queue.Queue()
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._queued: set[str] = set()  # spool names in the job queue or being worked on
-        self._held: list[Job] = []  # failed in a way only the user can clear; kept on disk
-        self._cold: list[Job] = []  # the server was not ready in time; sent first once it is
-        self._lock = threading.Lock()
+        self.book = Book()  # the recordings not yet delivered, and what comes next
+        self._lock = threading.Lock()  # the controller's and the worker's state below
         self._state = State.IDLE
         self._work = Work.IDLE
         self._work_detail = ""
         self._stopping = threading.Event()
-        self._last: dict[str, Any] = {}
-        self._current: Job | None = None  # the job the worker holds now
         # A long dictation is cut at pauses and sent part by part while it is recorded.
         self._parts = Parts()
-        self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
-        self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
-        self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
         self._journal: journal.Journal | None = None  # the recording in progress, on disk
         self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
-        self.delivered = 0
         self._batch = Batch()
         self._told_waiting = False  # the user heard that the server is not ready
         self._flac = settings.upload_format == "flac"
@@ -173,8 +163,9 @@ class Dictation:
         pending = self.spool.pending()
         self.recovered = len({entry.group or entry.name for entry in pending})
         self._queue_entries(pending)
-        if self._jobs.qsize():
-            self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
+        waiting = self.book.counts().queued
+        if waiting:
+            self.feedback.tell("info", f"{waiting} earlier recording(s) will be sent "
                                "as soon as the server is ready: kept from an earlier session, "
                                "their text will replace what is in the clipboard.")
         for target, name in ((self._control_loop, "controller"), (self._work_loop, "worker")):
@@ -212,7 +203,7 @@ class Dictation:
             log.warning("The controller did not stop in time.")
         self._stopping.set()
         self.engine.cancel()
-        self._jobs.put(None)
+        self.book.close()
         for thread in self._threads:
             thread.join(timeout=grace)
         self.engine.close()
@@ -221,11 +212,14 @@ class Dictation:
         """Send every kept recording from this thread, in order; return how many are left."""
         self._recover()
         self._queue_entries(self.spool.pending())
-        while not self._jobs.empty():
-            job = self._jobs.get()
-            if job is not None:
-                self._process(job)
+        while self.book.busy() and not self._stopping.is_set():
+            self._work_once()
         return len(self.spool.pending())
+
+    @property
+    def delivered(self) -> int:
+        """How many transcripts this run delivered."""
+        return self.book.delivery()[0]
 
     def post(self, event: str, argument: Any = None) -> None:
         """Hand an event to the controller; safe from any thread, returns at once."""
@@ -451,42 +445,41 @@ class Dictation:
                 self._told_waiting = True
                 self.feedback.tell("info", "The recording is kept; it is transcribed once the "
                                    f"server is ready ({self.engine.status.detail}).")
-        with self._lock:
-            if job.entry is not None:
-                if job.entry.name in self._queued:
-                    return
-                self._queued.add(job.entry.name)
-        self._jobs.put(job)
+        self.book.add(job)
 
     def _retry_held(self) -> None:
-        with self._lock:
-            held, self._held, self._cold = self._cold + self._held, [], []
-            self._queued -= {job.entry.name for job in held if job.entry}
-            known = self._queued | {job.entry.name for job in held if job.entry}
-            self._broken_groups.clear()
+        held, known = self.book.take_kept()
         for job in held:
             self._queue(job)
+        known |= {job.entry.name for job in held if job.entry}
         self._queue_entries([e for e in self.spool.pending() if e.name not in known])
 
     def _work_loop(self) -> None:
         self._wait_for_engine()  # at once: a cold server starts its download before the first dictation
         while not self._stopping.is_set():
-            job = self._jobs.get()
-            if job is None:
-                return
-            self._current = job
-            try:
-                self._process(job)
-            except Exception:  # the worker must outlive any one recording
-                log.exception("Unexpected error while sending a recording")
-                self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
-                                   "the log); it is kept and `turbo-whisper retry` sends it again.")
-                self._hold(job)
-            with self._lock:
-                self._current = None
-                kept = self._held + self._cold
-                if job.entry is not None and all(other is not job for other in kept):
-                    self._queued.discard(job.entry.name)
+            self._work_once()
+
+    def _work_once(self) -> None:
+        """Send the recording that is due next, once the server is ready."""
+        if not self.book.wait_for_due():
+            return
+        if not self._wait_for_engine():
+            chilled = self.book.chill_first_due()
+            if chilled is not None:
+                self._log_kept(chilled)
+            return
+        job = self.book.next_job()
+        if job is None:
+            return
+        try:
+            self._process(job)
+        except Exception:  # the worker must outlive any one recording
+            log.exception("Unexpected error while sending a recording")
+            self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
+                               "the log); it is kept and `turbo-whisper retry` sends it again.")
+            self._hold(job)
+        finally:
+            self.book.finish(job)
 
     def _wait_for_engine(self) -> bool:
         if self.engine.ready:
@@ -537,50 +530,39 @@ class Dictation:
             self.feedback.tell("warning", status.detail)
             return
         ready = status.phase is Phase.READY
-        notify = self._told_waiting if ready else not self._jobs.empty() or self._current is not None
+        notify = self._told_waiting if ready else self.book.busy()
         self._told_waiting = not ready and (self._told_waiting or notify)
         self.feedback.tell("info", status.detail, notify=notify)
 
     def _process(self, job: Job) -> None:
-        if job.group in self._broken_groups:
-            self._hold(job, self._broken_groups[job.group])  # keep the dictation's order
+        """One attempt at a job the book gave out: it ends delivered, kept, or queued again."""
+        broken = self.book.broken(job.group)
+        if broken is not None:
+            self._hold(job, broken)  # keep the dictation's order
             return
         if job.skip:
             self._deliver(job, "")
             return
-        backoff = Backoff(start=1.0, factor=2.0, cap=30.0)
-        while not self._stopping.is_set():
-            if not self._wait_for_engine():
-                self._hold(job, cold=True)
-                return
-            self._send_cold_first()
-            self._set_work(Work.TRANSCRIBING, f"Transcribing {job.seconds:.0f} s of audio.")
-            log.info("Transcribing %.1f s of audio.", job.seconds)
-            try:
-                transcript = self._transcribe(job)
-            except ServerError as exc:
-                if not exc.retryable:
-                    self.feedback.tell("error", failure_words(exc, Fate.HELD))
-                    self._hold(job)
-                    return
-                delay = backoff.next()
-                self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
-                                   f"Trying again in {delay:.0f} s.")
-                self._stopping.wait(delay)
-                continue
-            finally:
-                self._set_work(Work.IDLE)
-            self._deliver(job, transcript)
+        self._set_work(Work.TRANSCRIBING, f"Transcribing {job.seconds:.0f} s of audio.")
+        log.info("Transcribing %.1f s of audio.", job.seconds)
+        try:
+            transcript = self._transcribe(job)
+        except ServerError as exc:
+            self._failed(job, exc)
             return
+        finally:
+            self._set_work(Work.IDLE)
+        self._deliver(job, transcript)
 
-    def _send_cold_first(self) -> None:
-        """Recordings that waited out a cold server go before newer ones, in order."""
-        with self._lock:
-            cold, self._cold = self._cold, []
-            for earlier in cold:
-                self._broken_groups.pop(earlier.group or "", None)
-        for earlier in cold:
-            self._process(earlier)
+    def _failed(self, job: Job, exc: ServerError) -> None:
+        if not exc.retryable:
+            self.feedback.tell("error", failure_words(exc, Fate.HELD))
+            self._hold(job)
+            return
+        delay = job.backoff.next()
+        self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
+                           f"Trying again in {delay:.0f} s.")
+        self.book.retry_later(job, delay, alone=False)
 
     def _transcribe(self, job: Job) -> str:
         if self._flac:
@@ -589,23 +571,22 @@ class Dictation:
                                           filename="audio.flac")
         return self.engine.transcribe(job.wav, duration_s=job.seconds)
 
-    def _hold(self, job: Job, cold: bool = False) -> None:
+    def _hold(self, job: Job, kind: Kept = Kept.HELD) -> None:
         """Keep a job for `retry` (or, when the server was only cold, for its readiness)."""
-        job.waited = True
-        with self._lock:
-            (self._cold if cold else self._held).append(job)
-            if job.group is not None and not job.last:
-                self._broken_groups[job.group] = cold
+        self.book.keep(job, kind)
+        self._log_kept(job)
+
+    def _log_kept(self, job: Job) -> None:
         if job.entry is not None:
             log.info("Recording %s stays in %s until `turbo-whisper retry` or the next start.",
                      job.entry.name, self.spool.directory)
 
     def _deliver(self, job: Job, transcript: str) -> None:
-        decision = decide(job, transcript, self.settings, self._earlier_parts(job))
+        decision = decide(job, transcript, self.settings, self.book.earlier_parts(job))
         if decision.dropped:
             log.info("Dropped %r: Whisper invents it for near-silence.", decision.dropped)
         if decision.outcome is Outcome.PART:
-            self._keep_part(job, decision.text)
+            self.book.keep_part(job, decision.text)
         elif decision.outcome is Outcome.QUIET:
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
                                "audio; nothing was copied.")
@@ -622,7 +603,8 @@ class Dictation:
             self._copy(job, decision.text)
 
     def _copy(self, job: Job, words: str) -> None:
-        together, count = self._batch.add(words, job.waited, job.waited and self._more_waited())
+        together, count = self._batch.add(words, job.waited,
+                                          job.waited and self.book.more_waited())
         self._remember(together)
         log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
         self._mark_sent(job, words)
@@ -641,15 +623,13 @@ class Dictation:
             self._done(job)
             return
         self._done(job)
-        self.delivered += 1
+        self.book.note_delivered(words, job.seconds, time.time())
         if self.settings.history:
             try:
                 history.append(words, job.seconds)
             except OSError as exc:
                 self.feedback.tell("warning", f"The history file could not be written: {exc}.",
                                    notify=False)
-        self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
-                      "at": time.time()}
         self._announce(job, together, count, note)
 
     def _announce(self, job: Job, together: str, count: int, note: str | None) -> None:
@@ -683,12 +663,6 @@ class Dictation:
                 log.warning("Could not note the delivery on disk (%s); a crash in the next "
                             "moment would send this recording again.", exc)
 
-    def _more_waited(self) -> bool:
-        """Whether recordings that waited, like this one, are still to be delivered."""
-        with self._jobs.mutex:
-            queued = [job for job in self._jobs.queue if job is not None]
-        return any(job.waited for job in queued) or bool(self._cold)
-
     def _remember(self, together: str) -> None:
         try:
             last.remember(together, self.spool.directory.parent / last.FILE_NAME)
@@ -699,13 +673,12 @@ class Dictation:
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again
         at every retry and start, and say where it is."""
-        earlier = self._group_entries.pop(job.group, []) if job.group else []
+        earlier = self.book.take_group_entries(job)
         try:
             folder = self.spool.set_aside([*earlier, job.entry] if job.entry else earlier,
                                           job.wav if job.entry is None else None)
         except OSError as exc:
-            if job.group and earlier:
-                self._group_entries[job.group] = earlier
+            self.book.give_back_group_entries(job, earlier)
             self.feedback.tell("error", f"Again no words were recognised in {job.seconds:.0f} s "
                                f"of audio, and it could not be set aside ({exc}); it stays kept.")
             self._hold(job)
@@ -714,25 +687,9 @@ class Dictation:
                            "of clearly audible audio; nothing was copied. The recording is saved "
                            f"in {folder} to listen to, and is not sent again.")
 
-    def _earlier_parts(self, job: Job) -> list[str]:
-        """For the last part of a long dictation, the texts of the parts before it."""
-        if job.group is None or not job.last:
-            return []
-        with self._lock:
-            return self._partials.pop(job.group, [])
-
-    def _keep_part(self, job: Job, transcript: str) -> None:
-        """An earlier part's text waits for the last part; its file, for the delivery."""
-        assert job.group is not None
-        with self._lock:
-            self._partials.setdefault(job.group, []).append(transcript)
-            if job.entry is not None:
-                self._group_entries.setdefault(job.group, []).append(job.entry)
-
     def _done(self, job: Job) -> None:
         """Forget the delivered recording, and for a long dictation all of its parts."""
-        earlier = self._group_entries.pop(job.group, []) if job.group else []
-        for entry in [*earlier, job.entry]:
+        for entry in [*self.book.take_group_entries(job), job.entry]:
             if entry is not None:
                 self.spool.done(entry)
 
@@ -748,10 +705,10 @@ class Dictation:
 
     def snapshot(self) -> dict[str, Any]:
         """The client's state as plain data, for `turbo-whisper status`."""
+        engine = self.engine.status
+        counts = self.book.counts()
+        delivered, last_delivery = self.book.delivery()
         with self._lock:
-            engine = self.engine.status
-            pending = (self._jobs.qsize() + (self._current is not None) + len(self._held)
-                       + len(self._cold))
             return {
                 "ok": True,
                 "state": self._state.value,
@@ -759,14 +716,14 @@ class Dictation:
                 "work_detail": self._work_detail,
                 "engine": {"phase": engine.phase.value, "detail": engine.detail,
                            "server": engine.server_kind},
-                "pending": pending,
-                "held": len(self._held) + len(self._cold),
-                "delivered": self.delivered,
-                "last": self._last,
-                "message": self._message(engine, pending),
+                "pending": counts.queued + counts.held,
+                "held": counts.held,
+                "delivered": delivered,
+                "last": last_delivery,
+                "message": self._message(engine, counts),
             }
 
-    def _message(self, engine: EngineStatus, pending: int) -> str:
+    def _message(self, engine: EngineStatus, counts: Counts) -> str:
         parts = []
         if self._state is State.RECORDING:
             parts.append("Recording.")
@@ -778,10 +735,9 @@ class Dictation:
                 parts.append(self._progress_detail)
         else:
             parts.append(engine.detail)
-        kept = len(self._held) + len(self._cold)
-        if pending - kept:
-            parts.append(f"{pending - kept} recording(s) waiting to be transcribed.")
-        if kept:
-            parts.append(f"{kept} recording(s) kept after an error; `turbo-whisper retry` "
+        if counts.queued:
+            parts.append(f"{counts.queued} recording(s) waiting to be transcribed.")
+        if counts.held:
+            parts.append(f"{counts.held} recording(s) kept after an error; `turbo-whisper retry` "
                          "sends them.")
         return " ".join(parts)
