@@ -58,6 +58,22 @@ class State(str, enum.Enum):
     RECORDING = "recording"
 
 
+class Event(str, enum.Enum):
+    """What the controller is asked to do; the value is the control command's name."""
+
+    TOGGLE = "toggle"
+    START = "start"
+    STOP = "stop"
+    CANCEL = "cancel"
+    RETRY = "retry"
+    STATUS = "status"  # nothing to do: the answer is the state
+    LIMIT = "limit"  # the recorder reached max_seconds, or its device went away
+    HOTKEY_DOWN = "hotkey_down"
+    HOTKEY_UP = "hotkey_up"
+    CUE = "cue"  # a sound cue from the worker, played unless a dictation is being recorded
+    SHUTDOWN = "shutdown"
+
+
 class Work(str, enum.Enum):
     IDLE = "idle"
     WAITING = "waiting for server"
@@ -132,7 +148,7 @@ class Dictation:
         self._progress = progress  # e.g. the server container's download progress
         self._progress_detail = ""
         self._progress_thread: threading.Thread | None = None
-        self._events: queue.Queue[tuple[str, Any, Answer | None]] = queue.Queue()
+        self._events: queue.Queue[tuple[Event, Any, Answer | None]] = queue.Queue()
         self.book = Book()  # the recordings not yet delivered, and what comes next
         self._lock = threading.Lock()  # the controller's and the worker's state below
         self._state = State.IDLE
@@ -196,7 +212,7 @@ class Dictation:
     def shutdown(self, grace: float = 5.0) -> None:
         """Keep a recording in progress, let the worker finish briefly, then stop."""
         done = Answer()
-        self._events.put(("shutdown", None, done))
+        self._events.put((Event.SHUTDOWN, None, done))
         try:
             done.get(timeout=grace)
         except queue.Empty:
@@ -221,18 +237,18 @@ class Dictation:
         """How many transcripts this run delivered."""
         return self.book.delivery()[0]
 
-    def post(self, event: str, argument: Any = None) -> None:
+    def post(self, event: Event | str, argument: Any = None) -> None:
         """Hand an event to the controller; safe from any thread, returns at once."""
-        self._events.put((event, argument, None))
+        self._events.put((Event(event), argument, None))
 
-    def request(self, event: str, timeout: float = 5.0,
+    def request(self, event: Event | str, timeout: float = 5.0,
                 on_taken: Callable[[], None] | None = None) -> dict[str, Any]:
         """Post an event and wait for the controller's answer (for the control socket).
 
         Not taken within `timeout`, the event is withdrawn and never happens; once taken
         (`on_taken` is told), it is carried out and answered."""
         answer = Answer()
-        self._events.put((event, None, answer))
+        self._events.put((Event(event), None, answer))
         if not answer.taken.wait(max(0.0, timeout)) and answer.withdraw():
             return {"ok": False, "withdrawn": True, "error": "The client was busy and did not "
                     "take the command in time; it was withdrawn and will not happen. Try again."}
@@ -247,13 +263,17 @@ class Dictation:
 
     # --- controller: owns the recording state --------------------------------------------
 
-    def _control_loop(self) -> None:
-        handlers: dict[str, Any] = {
-            "toggle": self._toggle, "start": self._start_recording, "stop": self._stop_recording,
-            "cancel": self._cancel_recording, "limit": self._limit_reached,
-            "hotkey_down": self._hotkey_down, "hotkey_up": self._hotkey_up,
-            "retry": self._retry_held, "status": lambda: None, "cue": self._cue_when_idle,
+    def _handlers(self) -> dict[Event, Callable[..., None]]:
+        return {
+            Event.TOGGLE: self._toggle, Event.START: self._start_recording,
+            Event.STOP: self._stop_recording, Event.CANCEL: self._cancel_recording,
+            Event.LIMIT: self._limit_reached, Event.HOTKEY_DOWN: self._hotkey_down,
+            Event.HOTKEY_UP: self._hotkey_up, Event.RETRY: self._retry_held,
+            Event.STATUS: lambda: None, Event.CUE: self._cue_when_idle,
         }
+
+    def _control_loop(self) -> None:
+        handlers = self._handlers()
         while True:
             try:
                 event, argument, reply = self._events.get(timeout=self._until_next_cut())
@@ -262,7 +282,7 @@ class Dictation:
                 continue
             if reply is not None and not reply.take():
                 continue  # withdrawn: its asker was told it would not happen
-            if event == "shutdown":
+            if event is Event.SHUTDOWN:
                 self._finish_recording_for_shutdown()
                 if reply is not None:
                     reply.put(True)
@@ -648,7 +668,7 @@ class Dictation:
     def _cue_unless_recording(self, name: str) -> None:
         """A cue from the worker goes through the controller, which owns the cues: it is
         not played while a dictation is recorded (it would be in it)."""
-        self.post("cue", name)
+        self.post(Event.CUE, name)
 
     def _cue_when_idle(self, name: str) -> None:
         if self._state is not State.RECORDING:

@@ -11,7 +11,7 @@ import soundfile
 
 import turbo_whisper.app as app_module
 from turbo_whisper import last
-from turbo_whisper.app import Dictation
+from turbo_whisper.app import Dictation, Event
 from turbo_whisper.audio import Recording, decode_wav
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import ClipboardError, ServerError
@@ -219,6 +219,18 @@ def test_pending_recordings_from_an_earlier_run_go_first(tmp_path):
     wait_for(lambda: len(output.texts) == 2)
     assert output.texts == ["clip 1", "clip 2"]
     app.shutdown()
+
+
+@pytest.mark.parametrize("command", ["toggle", "start", "stop", "cancel", "retry", "status"])
+def test_each_control_command_is_an_event_the_controller_knows(command):
+    assert Event(command).value == command
+
+
+def test_an_unknown_event_is_refused_to_its_sender_and_never_reaches_the_controller(tmp_path):
+    app = Dictation(Settings(), ListRecorder(), ScriptedEngine(), Spool(tmp_path / "spool"),
+                    ListOutput())
+    with pytest.raises(ValueError):
+        app.post("Toggle")
 
 
 @pytest.mark.parametrize("mode, events, recording", [
