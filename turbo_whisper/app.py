@@ -40,8 +40,18 @@ from turbo_whisper.errors import (
     TurboWhisperError,
 )
 from turbo_whisper.feedback import Feedback, cue_samples
-from turbo_whisper.jobs import Book, Counts, Job, Kept, jobs_from_entries
+from turbo_whisper.jobs import (
+    ATTEMPTS,
+    AfterFailure,
+    Book,
+    Counts,
+    Job,
+    Kept,
+    after_failure,
+    jobs_from_entries,
+)
 from turbo_whisper.parts import Parts
+from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 
@@ -51,6 +61,7 @@ MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
 PROGRESS_EVERY_SECONDS = 10.0
 PROGRESS_NOTIFY_SECONDS = 60.0  # a progress note on the desktop at most this often
 TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
+EARLIER_PART_ASIDE = "an earlier part of the same dictation was set aside"
 
 
 class State(str, enum.Enum):
@@ -179,7 +190,13 @@ class Dictation:
         pending = self.spool.pending()
         self.recovered = len({entry.group or entry.name for entry in pending})
         self._queue_entries(pending)
-        waiting = self.book.counts().queued
+        counts = self.book.counts()
+        if counts.aside:
+            self.feedback.tell("warning", f"{counts.aside} recording(s) set aside by an earlier "
+                               "session, after the server failed on them again and again, are "
+                               "kept: `turbo-whisper status` lists them, `turbo-whisper retry` "
+                               "sends them.", notify=False)
+        waiting = counts.queued
         if waiting:
             self.feedback.tell("info", f"{waiting} earlier recording(s) will be sent "
                                "as soon as the server is ready: kept from an earlier session, "
@@ -227,7 +244,7 @@ class Dictation:
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
         self._recover()
-        self._queue_entries(self.spool.pending())
+        self._queue_entries(self.spool.pending(), retry=True)
         while self.book.busy() and not self._stopping.is_set():
             self._work_once()
         return len(self.spool.pending())
@@ -434,13 +451,38 @@ class Dictation:
 
     # --- worker: owns network and clipboard ----------------------------------------------
 
-    def _queue_entries(self, entries: list[SpoolEntry]) -> None:
+    def _queue_entries(self, entries: list[SpoolEntry], *, retry: bool = False) -> None:
+        """Queue kept recordings; those an earlier run set aside stay aside unless `retry`."""
         jobs, unreadable = jobs_from_entries(entries)
         for entry, exc in unreadable:
             self._set_aside_unreadable(entry, exc)
+        aside_groups: set[str] = set()
         for job in jobs:
             job.waited = True
-            self._queue(job)
+            why = self._aside_before(job, aside_groups) if not retry else None
+            if why is None:
+                self._clear_aside(job)
+                self._queue(job)
+            else:
+                self.book.keep(job, Kept.ASIDE, why)
+
+    def _aside_before(self, job: Job, aside_groups: set[str]) -> str | None:
+        """Why an earlier run set this recording aside (or a part before it); None if not."""
+        why = self.spool.aside_reason(job.entry) if job.entry is not None else None
+        if why is None and job.group in aside_groups:
+            why = EARLIER_PART_ASIDE
+        if why is not None and job.group is not None:
+            aside_groups.add(job.group)
+        return why
+
+    def _clear_aside(self, job: Job) -> None:
+        if job.entry is None:
+            return
+        try:
+            self.spool.clear_aside(job.entry)
+        except OSError as exc:
+            log.warning("The note that %s was set aside could not be removed (%s).",
+                        job.entry.name, exc)
 
     def _set_aside_unreadable(self, entry: SpoolEntry, exc: Exception) -> None:
         """A damaged file would fail at every start: move it out of the queue, and say so once.
@@ -470,14 +512,23 @@ class Dictation:
     def _retry_held(self) -> None:
         held, known = self.book.take_kept()
         for job in held:
+            self._clear_aside(job)
             self._queue(job)
         known |= {job.entry.name for job in held if job.entry}
-        self._queue_entries([e for e in self.spool.pending() if e.name not in known])
+        self._queue_entries([e for e in self.spool.pending() if e.name not in known], retry=True)
 
     def _work_loop(self) -> None:
-        self._wait_for_engine()  # at once: a cold server starts its download before the first dictation
-        while not self._stopping.is_set():
-            self._work_once()
+        trouble = Backoff(start=1.0, factor=2.0, cap=30.0)
+        steps: list[Callable[[], Any]] = [self._wait_for_engine]  # at once: a cold server
+        while not self._stopping.is_set():  # starts its download before the first dictation
+            step = steps.pop() if steps else self._work_once
+            try:
+                step()
+                trouble.reset()
+            except Exception:  # nothing may stop the worker: the recordings stay kept
+                log.exception("Unexpected error in the sending thread; every recording stays "
+                              "kept and it goes on")
+                self._stopping.wait(trouble.next())
 
     def _work_once(self) -> None:
         """Send the recording that is due next, once the server is ready."""
@@ -558,7 +609,8 @@ class Dictation:
         """One attempt at a job the book gave out: it ends delivered, kept, or queued again."""
         broken = self.book.broken(job.group)
         if broken is not None:
-            self._hold(job, broken)  # keep the dictation's order
+            why = EARLIER_PART_ASIDE if broken is Kept.ASIDE else ""
+            self._hold(job, broken, why)  # keep the dictation's order
             return
         if job.skip:
             self._deliver(job, "")
@@ -575,14 +627,24 @@ class Dictation:
         self._deliver(job, transcript)
 
     def _failed(self, job: Job, exc: ServerError) -> None:
-        if not exc.retryable:
+        step = after_failure(exc, job.attempts)
+        if step is AfterFailure.HOLD:
             self.feedback.tell("error", failure_words(exc, Fate.HELD))
             self._hold(job)
             return
+        if step is AfterFailure.SET_ASIDE:
+            self.feedback.tell("error", f"The server failed {ATTEMPTS} times on a recording of "
+                               f"{job.seconds:.0f} s. {failure_words(exc, Fate.SET_ASIDE)}")
+            self._hold(job, Kept.ASIDE, str(exc).strip())
+            return
         delay = job.backoff.next()
+        attempt = ""
+        if step is AfterFailure.AGAIN:  # a failure of this recording: the later ones go first
+            job.attempts += 1
+            attempt = f" (attempt {job.attempts + 1} of {ATTEMPTS})"
         self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
-                           f"Trying again in {delay:.0f} s.")
-        self.book.retry_later(job, delay, alone=False)
+                           f"Trying again in {delay:.0f} s{attempt}.")
+        self.book.retry_later(job, delay, alone=step is AfterFailure.AGAIN)
 
     def _transcribe(self, job: Job) -> str:
         if self._flac:
@@ -591,15 +653,24 @@ class Dictation:
                                           filename="audio.flac")
         return self.engine.transcribe(job.wav, duration_s=job.seconds)
 
-    def _hold(self, job: Job, kind: Kept = Kept.HELD) -> None:
-        """Keep a job for `retry` (or, when the server was only cold, for its readiness)."""
-        self.book.keep(job, kind)
-        self._log_kept(job)
+    def _hold(self, job: Job, kind: Kept = Kept.HELD, why: str = "") -> None:
+        """Keep a job for `retry` (or, when the server was only cold, for its readiness); one
+        set aside is noted on disk, so that the next start does not wait for it either."""
+        if kind is Kept.ASIDE and job.entry is not None:
+            try:
+                self.spool.mark_aside(job.entry, why or job.why)
+            except OSError as exc:
+                log.warning("The note that %s is set aside could not be written (%s); the next "
+                            "start sends it again.", job.entry.name, exc)
+        self.book.keep(job, kind, why)
+        self._log_kept(job, kind)
 
-    def _log_kept(self, job: Job) -> None:
+    def _log_kept(self, job: Job, kind: Kept = Kept.HELD) -> None:
         if job.entry is not None:
-            log.info("Recording %s stays in %s until `turbo-whisper retry` or the next start.",
-                     job.entry.name, self.spool.directory)
+            until = "`turbo-whisper retry`" if kind is Kept.ASIDE else \
+                "`turbo-whisper retry` or the next start"
+            log.info("Recording %s stays in %s until %s.", job.entry.name, self.spool.directory,
+                     until)
 
     def _deliver(self, job: Job, transcript: str) -> None:
         decision = decide(job, transcript, self.settings, self.book.earlier_parts(job))
@@ -727,6 +798,7 @@ class Dictation:
         """The client's state as plain data, for `turbo-whisper status`."""
         engine = self.engine.status
         counts = self.book.counts()
+        aside = self.book.set_aside()
         delivered, last_delivery = self.book.delivery()
         with self._lock:
             return {
@@ -736,14 +808,16 @@ class Dictation:
                 "work_detail": self._work_detail,
                 "engine": {"phase": engine.phase.value, "detail": engine.detail,
                            "server": engine.server_kind},
-                "pending": counts.queued + counts.held,
+                "pending": counts.queued + counts.held + counts.aside,
                 "held": counts.held,
+                "set_aside": aside,
                 "delivered": delivered,
                 "last": last_delivery,
-                "message": self._message(engine, counts),
+                "message": self._message(engine, counts, aside),
             }
 
-    def _message(self, engine: EngineStatus, counts: Counts) -> str:
+    def _message(self, engine: EngineStatus, counts: Counts,
+                 aside: list[dict[str, Any]]) -> str:
         parts = []
         if self._state is State.RECORDING:
             parts.append("Recording.")
@@ -760,4 +834,13 @@ class Dictation:
         if counts.held:
             parts.append(f"{counts.held} recording(s) kept after an error; `turbo-whisper retry` "
                          "sends them.")
+        if aside:
+            parts.append(aside_words(aside))
         return " ".join(parts)
+
+
+def aside_words(aside: list[dict[str, Any]]) -> str:
+    """The recordings set aside, and why, in one sentence for `turbo-whisper status`."""
+    each = "; ".join(f"{item['seconds']:.0f} s: {item['why']}" for item in aside)
+    return (f"{len(aside)} recording(s) set aside after failing again and again, kept "
+            f"({each}); `turbo-whisper retry` sends them again.")

@@ -256,17 +256,24 @@ def _status_without_client(args: argparse.Namespace, why: str) -> int:
         if status.phase in (Phase.STARTING, Phase.UNREACHABLE):
             status = EngineStatus(Phase.UNREACHABLE, server.nothing_answers())
 
-    pending = len(Spool(spool_dir()).pending())
+    spool = Spool(spool_dir())
+    kept = spool.pending()
+    aside = [{"recording": entry.name, "why": reason} for entry in kept
+             if (reason := spool.aside_reason(entry)) is not None]
     if args.json:
-        _say_json({"ok": False, "running": False, "error": why, "pending": pending,
+        _say_json({"ok": False, "running": False, "error": why, "pending": len(kept),
+                   "set_aside": aside,
                    "engine": {"phase": status.phase.value, "detail": status.detail,
                               "server": status.server_kind} if status else None})
     else:
         _say(why)
         if status is not None:
             _say(status.detail)
-        if pending:
-            _say(f"{pending} recording(s) are kept, waiting to be transcribed.")
+        if len(kept) > len(aside):
+            _say(f"{len(kept) - len(aside)} recording(s) are kept, waiting to be transcribed.")
+        for item in aside:
+            _say(f"Set aside after failing again and again: {item['recording']} ({item['why']}); "
+                 "`turbo-whisper retry` sends it again.")
     return EXIT_NOT_RUNNING
 
 

@@ -15,8 +15,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turbo_whisper.audio import decode_wav, loudest_dbfs
+from turbo_whisper.errors import Reason, ServerError
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import SpoolEntry
+
+ATTEMPTS = 4  # a recording the server keeps failing is set aside after this many tries
+FIRST_WAIT = 1.0  # seconds before its second try; each wait doubles (with jitter)
+# Failures that say the server is not ready (yet), not that this recording fails: they wait
+# for it, in order, and do not spend the recording's attempts.
+NOT_READY = frozenset({Reason.UNREACHABLE, Reason.BUSY, Reason.NOT_READY, Reason.MODEL_MISSING,
+                       Reason.NO_ROUTE})
+
+
+def _backoff() -> Backoff:
+    return Backoff(start=FIRST_WAIT, factor=2.0, cap=30.0)
+
+
+class AfterFailure(enum.Enum):
+    HOLD = "hold"  # only the user can clear it: kept until `retry`
+    WAIT = "wait"  # the server is not ready: the whole queue waits, in order
+    AGAIN = "again"  # sent again after a wait; the recordings after it go meanwhile
+    SET_ASIDE = "set aside"  # its attempts are spent: kept until `retry`, the rest go on
+
+
+def after_failure(error: ServerError, failed_before: int) -> AfterFailure:
+    """What follows a failed transcription; `failed_before`: the attempts of this recording
+    that failed before and spent its budget (WAIT spends none)."""
+    if not error.retryable:
+        return AfterFailure.HOLD
+    if error.reason in NOT_READY:
+        return AfterFailure.WAIT
+    return AfterFailure.AGAIN if failed_before + 1 < ATTEMPTS else AfterFailure.SET_ASIDE
 
 
 @dataclass(eq=False)
@@ -33,7 +62,8 @@ class Job:
     order: int = 0  # its place in the queue, given by the Book
     not_before: float = 0.0  # monotonic time before which it is not sent again (back-off)
     why: str = ""  # why it is kept out of the queue, in words
-    backoff: Backoff = field(default_factory=lambda: Backoff(start=1.0, factor=2.0, cap=30.0))
+    backoff: Backoff = field(default_factory=_backoff)
+    attempts: int = 0  # failed attempts that spend its budget (see after_failure)
 
 
 def jobs_from_entries(entries: list[SpoolEntry]
@@ -84,7 +114,7 @@ class Book:
     def __init__(self) -> None:
         self._changed = threading.Condition(threading.Lock())
         self._queue: list[Job] = []  # in order of `order`
-        self._order = itertools.count()
+        self._order = itertools.count(1)
         self._known: set[str] = set()  # spool names in the book: queued, current, kept
         self._current: Job | None = None
         self._kept: dict[Kept, list[Job]] = {kind: [] for kind in Kept}
@@ -225,6 +255,10 @@ class Book:
     def _keep(self, job: Job, kind: Kept, why: str = "") -> None:
         job.waited = True
         job.why = why or job.why
+        if not job.order:  # kept from the start (set aside by an earlier run)
+            job.order = next(self._order)
+            if job.entry is not None:
+                self._known.add(job.entry.name)
         if self._current is job:
             self._current = None
         self._kept[kind].append(job)
@@ -247,15 +281,18 @@ class Book:
                 jobs.clear()
             self._broken.clear()
             for job in kept:
-                job.not_before = 0.0
+                job.not_before, job.attempts = 0.0, 0
                 job.backoff.reset()
                 if job.entry is not None:
                     self._known.discard(job.entry.name)
             return kept, set(self._known)
 
-    def set_aside(self) -> list[Job]:
+    def set_aside(self) -> list[dict[str, Any]]:
+        """The recordings set aside, as plain data: name, length and why."""
         with self._changed:
-            return list(self._kept[Kept.ASIDE])
+            return [{"recording": job.entry.name if job.entry else None,
+                     "seconds": round(job.seconds, 1), "why": job.why}
+                    for job in self._kept[Kept.ASIDE]]
 
     # --- long dictations ------------------------------------------------------------------
 

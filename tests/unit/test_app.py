@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 import turbo_whisper.app as app_module
+import turbo_whisper.jobs as jobs_module
 from turbo_whisper import last
 from turbo_whisper.app import Dictation, Event
 from turbo_whisper.audio import Recording, decode_wav
@@ -451,3 +452,109 @@ def test_a_kill_between_noting_the_delivery_and_the_clipboard_never_sends_it_twi
     saved = list((tmp_path / "undelivered").glob("*.txt"))
     assert [path.read_text() for path in saved] == ["clip 6"]
     again.shutdown()
+
+
+# --------------------------------------------------------------------------- the attempt budget
+
+
+class OneFailingEngine(ScriptedEngine):
+    """Fails every upload of the clip marked `failing` with an HTTP 500, until `healed`."""
+
+    def __init__(self, failing):
+        super().__init__()
+        self.failing, self.healed, self.failed = failing, False, 0
+
+    def transcribe(self, audio, *, duration_s, filename="audio.wav"):
+        if not self.healed and decode_wav(audio)[0][0] == self.failing:
+            self.failed += 1
+            raise ServerError("The server failed while transcribing (HTTP 500: boom).")
+        return super().transcribe(audio, duration_s=duration_s, filename=filename)
+
+
+@pytest.fixture
+def short_waits(monkeypatch):
+    monkeypatch.setattr(jobs_module, "FIRST_WAIT", 0.01)
+
+
+def test_a_recording_that_always_fails_is_set_aside_and_the_later_one_goes(tmp_path, caplog,
+                                                                           short_waits):
+    engine = OneFailingEngine(failing=1)
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=1), speech(marker=2)), engine, output)
+    wait_for(lambda: engine.ready)  # both are dictated to a ready server, none waited for it
+    dictate(app)
+    dictate(app)
+    wait_for(lambda: app.snapshot()["set_aside"])
+    wait_for(lambda: output.texts == ["clip 2"])
+    assert engine.failed == jobs_module.ATTEMPTS
+    [aside] = app.snapshot()["set_aside"]
+    assert "HTTP 500: boom" in aside["why"] and "set aside" in app.snapshot()["message"]
+    assert caplog.text.count("The server failed 4 times on a recording") == 1
+    [kept] = app.spool.pending()
+    assert "HTTP 500" in app.spool.aside_reason(kept)
+    engine.healed = True
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 2", "clip 1"])
+    wait_for(lambda: list(app.spool.directory.iterdir()) == [])  # the note went with it
+    assert app.snapshot()["set_aside"] == []
+    app.shutdown()
+
+
+def test_a_recording_set_aside_is_not_sent_at_the_next_start_only_by_retry(tmp_path):
+    from turbo_whisper.audio import encode_wav
+
+    spool = Spool(tmp_path / "spool")
+    spool.mark_aside(spool.put(encode_wav(speech(marker=1), 16000)), "HTTP 500: boom")
+    spool.put(encode_wav(speech(marker=2), 16000))
+    engine, output = ScriptedEngine(), ListOutput()
+    app = make(tmp_path, ListRecorder(), engine, output)
+    wait_for(lambda: output.texts == ["clip 2"])
+    assert app.snapshot()["set_aside"][0]["why"] == "HTTP 500: boom"
+    assert engine.calls == 1
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 2", "clip 1"])
+    app.shutdown()
+
+
+def test_the_later_parts_of_a_dictation_whose_part_was_set_aside_stay_aside_with_it(tmp_path):
+    from turbo_whisper.audio import encode_wav
+
+    spool = Spool(tmp_path / "spool")
+    group = spool.new_name()
+    first = spool.put(encode_wav(speech(marker=3), 16000), f"{group}.p000")
+    spool.put(encode_wav(speech(marker=4), 16000), f"{group}.p001")
+    spool.mark_aside(first, "HTTP 500: boom")
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=5)), ScriptedEngine(), output)
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 5"])
+    assert len(app.snapshot()["set_aside"]) == 2
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 5", "clip 3 clip 4"])
+    app.shutdown()
+
+
+class ReadinessThatBreaksOnce(ScriptedEngine):
+    """A readiness check that raises an error nobody expected, once."""
+
+    def __init__(self):
+        super().__init__()
+        self.broke = False
+
+    def wait_until_ready(self, on_status=None, deadline=None):
+        if not self.broke:
+            self.broke = True
+            raise TypeError("'NoneType' object is not iterable")
+        super().wait_until_ready()
+
+
+def test_the_sending_thread_outlives_an_unexpected_error_while_waiting_for_the_server(
+        tmp_path, caplog):
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=8)), ReadinessThatBreaksOnce(), output)
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 8"])
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None  # one line, with the traceback
+    assert "NoneType" in caplog.text
+    app.shutdown()

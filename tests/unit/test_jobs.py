@@ -4,7 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from turbo_whisper.jobs import Book, Job, Kept, jobs_from_entries
+from turbo_whisper.errors import Reason, ServerError
+from turbo_whisper.jobs import (
+    ATTEMPTS,
+    AfterFailure,
+    Book,
+    Counts,
+    Job,
+    Kept,
+    after_failure,
+    jobs_from_entries,
+)
 from turbo_whisper.spool import SpoolEntry
 
 
@@ -148,3 +158,49 @@ def test_kept_parts_read_back_complete_their_dictation_with_the_last_file(tmp_pa
     assert [(j.entry.name, j.group, j.last) for j in jobs] == [
         ("1.p000", "1", False), ("1.p001", "1", True), ("2", None, True)]
     assert [entry.name for entry, _ in unreadable] == ["3"]
+
+
+@pytest.mark.parametrize("error, failed_before, step", [
+    (ServerError("HTTP 413", retryable=False, reason=Reason.TOO_LARGE), 0, AfterFailure.HOLD),
+    (ServerError("HTTP 500", reason=Reason.FAULT), 0, AfterFailure.AGAIN),
+    (ServerError("HTTP 500", reason=Reason.FAULT), ATTEMPTS - 2, AfterFailure.AGAIN),
+    (ServerError("HTTP 500", reason=Reason.FAULT), ATTEMPTS - 1, AfterFailure.SET_ASIDE),
+    (ServerError("over 4 MB", reason=Reason.TOO_LARGE), ATTEMPTS - 1, AfterFailure.SET_ASIDE),
+    (ServerError("bad UTF-8", reason=Reason.BAD_ANSWER), 1, AfterFailure.AGAIN),
+    (ServerError("closed mid-answer", reason=Reason.CONNECTION_LOST), 1, AfterFailure.AGAIN),
+    (ServerError("took too long", reason=Reason.TIMEOUT), ATTEMPTS - 1, AfterFailure.SET_ASIDE),
+    # The server is not ready: however often, that is no failure of this recording.
+    (ServerError("refused", reason=Reason.UNREACHABLE), 99, AfterFailure.WAIT),
+    (ServerError("HTTP 503 loading", reason=Reason.BUSY), 99, AfterFailure.WAIT),
+    (ServerError("not ready in time", reason=Reason.NOT_READY), 99, AfterFailure.WAIT),
+    (ServerError("model downloading", reason=Reason.MODEL_MISSING), 99, AfterFailure.WAIT),
+])
+def test_what_follows_a_failed_transcription(error, failed_before, step):
+    assert after_failure(error, failed_before) is step
+
+
+def test_a_recording_set_aside_lets_the_rest_go_and_is_listed_with_why():
+    book = Book()
+    book.add(job("a"))
+    book.add(job("b"))
+    failing = book.next_job(0.0)
+    failing.seconds = 3.04
+    book.keep(failing, Kept.ASIDE, "HTTP 500: model crashed")
+    book.finish(failing)
+    assert names(take_all(book)) == ["b"]
+    assert book.counts() == Counts(queued=0, held=0, aside=1)
+    assert book.set_aside() == [{"recording": "a", "seconds": 3.0,
+                                 "why": "HTTP 500: model crashed"}]
+    assert not book.add(job("a"))  # still in the book: a spool scan does not queue it twice
+    kept, _ = book.take_kept()
+    assert kept == [failing] and book.set_aside() == []
+
+
+def test_a_recording_set_aside_by_an_earlier_run_is_known_to_the_book():
+    book = Book()
+    earlier = job("old")
+    book.keep(earlier, Kept.ASIDE, "HTTP 500")
+    book.add(job("new"))
+    assert not book.add(job("old"))
+    kept, known = book.take_kept()
+    assert kept == [earlier] and known == {"new"} and earlier.order < book.next_job(0.0).order
