@@ -11,6 +11,7 @@ import soundfile
 
 import turbo_whisper.app as app_module
 import turbo_whisper.jobs as jobs_module
+import turbo_whisper.parts as parts_module
 from turbo_whisper import last
 from turbo_whisper.app import Dictation, Event
 from turbo_whisper.audio import Recording, decode_wav
@@ -135,7 +136,7 @@ def test_dictations_made_before_the_server_is_ready_are_joined_in_order(tmp_path
     app.shutdown()
 
 
-def test_retryable_failures_keep_the_recording_and_resend_it(tmp_path):
+def test_retryable_failures_keep_the_recording_and_resend_it(tmp_path, short_waits):
     engine = ScriptedEngine(failures=[ServerError("503 loading")])
     output = ListOutput()
     app = make(tmp_path, ListRecorder(speech(marker=7)), engine, output)
@@ -247,10 +248,19 @@ def test_hotkey_modes(tmp_path, mode, events, recording):
     app.shutdown()
 
 
+SPEED = 40.0  # prepared audio plays this many times faster than real time
+
+
+@pytest.fixture
+def quick_cuts(monkeypatch):
+    """Look for a pause to cut at as often, in the audio's time, as when it is spoken."""
+    monkeypatch.setattr(parts_module, "CUT_EVERY_SECONDS", 0.5 * 20 / SPEED)
+
+
 class StreamingRecorder:
     """Plays prepared audio as if spoken, `speed` times faster than real time."""
 
-    def __init__(self, samples, speed=20.0):
+    def __init__(self, samples, speed=SPEED):
         self.samples, self.speed, self.samplerate = samples, speed, 16000
         self.recording, self._read, self._began = False, 0, 0.0
 
@@ -294,13 +304,14 @@ def numbered_bursts(count, speech_seconds=2.0, pause_seconds=0.6):
     return np.concatenate(pieces)
 
 
-def test_long_dictation_is_sent_in_parts_while_recording_and_delivered_once(tmp_path):
+def test_long_dictation_is_sent_in_parts_while_recording_and_delivered_once(tmp_path,
+                                                                            quick_cuts):
     engine = CountingEngine()
     output = ListOutput()
-    audio = numbered_bursts(12)  # about 31 s of "speech" in about 1.6 s
+    audio = numbered_bursts(12)  # about 31 s of "speech" in under a second
     app = make(tmp_path, StreamingRecorder(audio), engine, output)
     app.request("start")
-    time.sleep(len(audio) / 16000 / 20 + 0.3)
+    time.sleep(len(audio) / 16000 / SPEED + 0.3)
     sent_while_recording = engine.calls
     app.request("stop")
     wait_for(lambda: output.texts)
@@ -328,13 +339,13 @@ def test_parts_of_an_interrupted_long_dictation_are_joined_at_the_next_start(tmp
     app.shutdown()
 
 
-def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path):
+def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path, quick_cuts):
     engine = CountingEngine()
     output = ListOutput()
     audio = numbered_bursts(6)
     app = make(tmp_path, StreamingRecorder(audio), engine, output, split_at_pauses=False)
     app.request("start")
-    time.sleep(len(audio) / 16000 / 20 + 0.2)
+    time.sleep(len(audio) / 16000 / SPEED + 0.2)
     app.request("stop")
     wait_for(lambda: output.texts)
     assert engine.calls == 1 and output.texts[0].split() == [f"w{n}" for n in range(1, 7)]
@@ -353,13 +364,13 @@ def test_container_progress_shows_in_status_while_waiting(tmp_path, monkeypatch)
     app.shutdown(grace=1.0)
 
 
-def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path):
+def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path, quick_cuts):
     engine = CountingEngine()
     output = ListOutput()
     audio = numbered_bursts(12)
     app = make(tmp_path, StreamingRecorder(audio), engine, output)
     app.request("start")
-    end = time.monotonic() + len(audio) / 16000 / 20 + 0.3
+    end = time.monotonic() + len(audio) / 16000 / SPEED + 0.3
     while time.monotonic() < end:
         app.request("status")  # a desktop widget asking faster than the cut interval
         time.sleep(0.05)
