@@ -61,6 +61,7 @@ MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
 PROGRESS_EVERY_SECONDS = 10.0
 PROGRESS_NOTIFY_SECONDS = 60.0  # a progress note on the desktop at most this often
 TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
+TROUBLE_WAIT = 1.0  # after an unexpected error, the worker waits this long (doubling) and goes on
 EARLIER_PART_ASIDE = "an earlier part of the same dictation was set aside"
 
 
@@ -161,6 +162,7 @@ class Dictation:
         self._progress_thread: threading.Thread | None = None
         self._events: queue.Queue[tuple[Event, Any, Answer | None]] = queue.Queue()
         self.book = Book()  # the recordings not yet delivered, and what comes next
+        self._trouble = Backoff(start=TROUBLE_WAIT, factor=2.0, cap=30.0)  # worker's errors
         self._lock = threading.Lock()  # the controller's and the worker's state below
         self._state = State.IDLE
         self._work = Work.IDLE
@@ -246,7 +248,8 @@ class Dictation:
         self._recover()
         self._queue_entries(self.spool.pending(), retry=True)
         while self.book.busy() and not self._stopping.is_set():
-            self._work_once()
+            if not self._survive(self._work_once):
+                break  # said in the log; what is left stays kept for the next try
         return len(self.spool.pending())
 
     @property
@@ -518,17 +521,23 @@ class Dictation:
         self._queue_entries([e for e in self.spool.pending() if e.name not in known], retry=True)
 
     def _work_loop(self) -> None:
-        trouble = Backoff(start=1.0, factor=2.0, cap=30.0)
-        steps: list[Callable[[], Any]] = [self._wait_for_engine]  # at once: a cold server
-        while not self._stopping.is_set():  # starts its download before the first dictation
-            step = steps.pop() if steps else self._work_once
-            try:
-                step()
-                trouble.reset()
-            except Exception:  # nothing may stop the worker: the recordings stay kept
-                log.exception("Unexpected error in the sending thread; every recording stays "
-                              "kept and it goes on")
-                self._stopping.wait(trouble.next())
+        self._survive(self._wait_for_engine)  # at once: a cold server starts its download
+        while not self._stopping.is_set():
+            self._survive(self._work_once)
+
+    def _survive(self, step: Callable[[], Any]) -> bool:
+        """Run one step of the worker; any error is logged once with its traceback and waited
+        out (longer each time it repeats): nothing may stop the worker, and every recording
+        stays kept. False after an error."""
+        try:
+            step()
+        except Exception:
+            log.exception("Unexpected error in the sending thread; every recording stays kept "
+                          "and it goes on")
+            self._stopping.wait(self._trouble.next())
+            return False
+        self._trouble.reset()
+        return True
 
     def _work_once(self) -> None:
         """Send the recording that is due next, once the server is ready."""

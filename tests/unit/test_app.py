@@ -560,7 +560,8 @@ class ReadinessThatBreaksOnce(ScriptedEngine):
 
 
 def test_the_sending_thread_outlives_an_unexpected_error_while_waiting_for_the_server(
-        tmp_path, caplog):
+        tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(app_module, "TROUBLE_WAIT", 0.01)
     output = ListOutput()
     app = make(tmp_path, ListRecorder(speech(marker=8)), ReadinessThatBreaksOnce(), output)
     dictate(app)
