@@ -1,8 +1,11 @@
 """Dictation: the state machine that wires recorder, spool, server and clipboard together.
 
 Threads: the hotkey listener, the control socket and the audio callback only post events
-or copy buffers. One controller thread owns the recording state; one worker thread owns
-every network and clipboard call, and delivers jobs in the order they were recorded.
+(`Event`) or copy buffers. One controller thread owns the recording state; one worker thread
+owns every network and clipboard call. The recordings between them are in the book
+(jobs.py), which tells the worker what comes next: in the order they were recorded, except
+that one the server keeps failing lets the later ones go first. What becomes of a transcript
+is decided in delivery.py, how a long dictation is cut in parts.py.
 """
 
 from __future__ import annotations
