@@ -17,6 +17,7 @@ class Fate(enum.Enum):
     SENT_AGAIN = "sent again"  # kept on disk, sent again by itself shortly
     HELD = "held"  # kept on disk until `turbo-whisper retry` (or the next start)
     WAITING = "waiting"  # kept on disk, sent once the server is ready
+    SET_ASIDE = "set aside"  # kept on disk until `turbo-whisper retry`; later ones go meanwhile
     NOT_KEPT = "not kept"  # nothing was recorded here (`turbo-whisper transcribe FILE`)
 
 
@@ -32,6 +33,8 @@ _FATE = {
     Fate.WAITING: "Your recordings are kept: `turbo-whisper retry` sends them once it is ready, "
                   "and so does the next start of the client (setting 'ready_timeout' sets the "
                   "patience).",
+    Fate.SET_ASIDE: "The recording is kept but set aside, so that the ones after it go on: "
+                    "`turbo-whisper status` lists it, `turbo-whisper retry` sends it again.",
     Fate.NOT_KEPT: "Nothing was transcribed; run the command again once the server works.",
 }
 

@@ -1,8 +1,11 @@
 """Dictation: the state machine that wires recorder, spool, server and clipboard together.
 
 Threads: the hotkey listener, the control socket and the audio callback only post events
-or copy buffers. One controller thread owns the recording state; one worker thread owns
-every network and clipboard call, and delivers jobs in the order they were recorded.
+(`Event`) or copy buffers. One controller thread owns the recording state; one worker thread
+owns every network and clipboard call. The recordings between them are in the book
+(jobs.py), which tells the worker what comes next: in the order they were recorded, except
+that one the server keeps failing lets the later ones go first. What becomes of a transcript
+is decided in delivery.py, how a long dictation is cut in parts.py.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, journal, last, segment, text
+from turbo_whisper import history, journal, last
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -31,6 +34,7 @@ from turbo_whisper.audio import (
 from turbo_whisper.batch import Batch
 from turbo_whisper.config import Settings
 from turbo_whisper.cue_echo import CueEraser
+from turbo_whisper.delivery import Outcome, decide
 from turbo_whisper.errors import (
     ClipboardError,
     DeviceError,
@@ -39,6 +43,17 @@ from turbo_whisper.errors import (
     TurboWhisperError,
 )
 from turbo_whisper.feedback import Feedback, cue_samples
+from turbo_whisper.jobs import (
+    ATTEMPTS,
+    AfterFailure,
+    Book,
+    Counts,
+    Job,
+    Kept,
+    after_failure,
+    jobs_from_entries,
+)
+from turbo_whisper.parts import Parts
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
@@ -46,15 +61,32 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
-CUT_EVERY_SECONDS = 0.5
 PROGRESS_EVERY_SECONDS = 10.0
-PROGRESS_NOTIFY_SECONDS = 60.0  # while recording, look for a pause to cut at this often
+PROGRESS_NOTIFY_SECONDS = 60.0  # a progress note on the desktop at most this often
 TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
+TROUBLE_WAIT = 1.0  # after an unexpected error, the worker waits this long (doubling) and goes on
+EARLIER_PART_ASIDE = "an earlier part of the same dictation was set aside"
 
 
 class State(str, enum.Enum):
     IDLE = "idle"
     RECORDING = "recording"
+
+
+class Event(str, enum.Enum):
+    """What the controller is asked to do; the value is the control command's name."""
+
+    TOGGLE = "toggle"
+    START = "start"
+    STOP = "stop"
+    CANCEL = "cancel"
+    RETRY = "retry"
+    STATUS = "status"  # nothing to do: the answer is the state
+    LIMIT = "limit"  # the recorder reached max_seconds, or its device went away
+    HOTKEY_DOWN = "hotkey_down"
+    HOTKEY_UP = "hotkey_up"
+    CUE = "cue"  # a sound cue from the worker, played unless a dictation is being recorded
+    SHUTDOWN = "shutdown"
 
 
 class Work(str, enum.Enum):
@@ -116,40 +148,6 @@ class Answer:
         return self._answer.get(timeout=timeout)
 
 
-@dataclass(eq=False)
-class Job:
-    wav: bytes
-    seconds: float
-    loudest_dbfs: float
-    entry: SpoolEntry | None  # None only when the spool could not be written
-    group: str | None = None  # parts of one long dictation share a group
-    last: bool = True  # the part that completes its dictation (always true without a group)
-    skip: bool = False  # a silent closing part: nothing to send, only to deliver the rest
-    wordless: bool = False  # came back without words once already in this run
-    waited: bool = False  # waited for the server, a retry or a restart: delivered with others
-
-
-def jobs_from_entries(entries: list[SpoolEntry]
-                      ) -> tuple[list[Job], list[tuple[SpoolEntry, Exception]]]:
-    """Jobs for kept recordings, and those that cannot be read; the last kept part of each
-    long dictation completes it."""
-    loaded = []
-    unreadable: list[tuple[SpoolEntry, Exception]] = []
-    for entry in entries:
-        try:
-            wav = entry.read()
-            loaded.append((entry, wav, *decode_wav(wav)))
-        except (OSError, ValueError) as exc:
-            unreadable.append((entry, exc))
-    jobs = []
-    for position, (entry, wav, samples, rate) in enumerate(loaded):
-        following = loaded[position + 1][0] if position + 1 < len(loaded) else None
-        last = entry.group is None or following is None or following.group != entry.group
-        jobs.append(Job(wav, len(samples) / rate, loudest_dbfs(samples, rate), entry,
-                        entry.group, last))
-    return jobs, unreadable
-
-
 class Dictation:
     """The client's heart: recordings in, transcripts out, nothing lost on the way."""
 
@@ -165,32 +163,20 @@ class Dictation:
         self._progress = progress  # e.g. the server container's download progress
         self._progress_detail = ""
         self._progress_thread: threading.Thread | None = None
-        self._events: queue.Queue[tuple[str, Any, Answer | None]] = queue.Queue()
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._queued: set[str] = set()  # spool names in the job queue or being worked on
-        self._held: list[Job] = []  # failed in a way only the user can clear; kept on disk
-        self._cold: list[Job] = []  # the server was not ready in time; sent first once it is
-        self._lock = threading.Lock()
+        self._events: queue.Queue[tuple[Event, Any, Answer | None]] = queue.Queue()
+        self.book = Book()  # the recordings not yet delivered, and what comes next
+        self._trouble = Backoff(start=TROUBLE_WAIT, factor=2.0, cap=30.0)  # worker's errors
+        self._lock = threading.Lock()  # the controller's and the worker's state below
         self._state = State.IDLE
         self._work = Work.IDLE
         self._work_detail = ""
         self._stopping = threading.Event()
-        self._last: dict[str, Any] = {}
-        self._current: Job | None = None  # the job the worker holds now
         # A long dictation is cut at pauses and sent part by part while it is recorded.
-        self._group: str | None = None
-        self._part_index = 0
-        self._unsent: np.ndarray = np.zeros(0, dtype=np.int16)
-        self._cut_frames = 0
-        self._next_cut = 0.0
-        self._partials: dict[str, list[str]] = {}  # group -> transcripts of its earlier parts
-        self._group_entries: dict[str, list[SpoolEntry]] = {}  # their files, removed at delivery
-        self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
+        self._parts = Parts()
         self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
         self._journal: journal.Journal | None = None  # the recording in progress, on disk
         self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
-        self.delivered = 0
         self._batch = Batch()
         self._told_waiting = False  # the user heard that the server is not ready
         self._flac = settings.upload_format == "flac"
@@ -209,8 +195,15 @@ class Dictation:
         pending = self.spool.pending()
         self.recovered = len({entry.group or entry.name for entry in pending})
         self._queue_entries(pending)
-        if self._jobs.qsize():
-            self.feedback.tell("info", f"{self._jobs.qsize()} earlier recording(s) will be sent "
+        counts = self.book.counts()
+        if counts.aside:
+            self.feedback.tell("warning", f"{counts.aside} recording(s) set aside by an earlier "
+                               "session, after the server failed on them again and again, are "
+                               "kept: `turbo-whisper status` lists them, `turbo-whisper retry` "
+                               "sends them.", notify=False)
+        waiting = counts.queued
+        if waiting:
+            self.feedback.tell("info", f"{waiting} earlier recording(s) will be sent "
                                "as soon as the server is ready: kept from an earlier session, "
                                "their text will replace what is in the clipboard.")
         for target, name in ((self._control_loop, "controller"), (self._work_loop, "worker")):
@@ -241,14 +234,14 @@ class Dictation:
     def shutdown(self, grace: float = 5.0) -> None:
         """Keep a recording in progress, let the worker finish briefly, then stop."""
         done = Answer()
-        self._events.put(("shutdown", None, done))
+        self._events.put((Event.SHUTDOWN, None, done))
         try:
             done.get(timeout=grace)
         except queue.Empty:
             log.warning("The controller did not stop in time.")
         self._stopping.set()
         self.engine.cancel()
-        self._jobs.put(None)
+        self.book.close()
         for thread in self._threads:
             thread.join(timeout=grace)
         self.engine.close()
@@ -256,25 +249,29 @@ class Dictation:
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
         self._recover()
-        self._queue_entries(self.spool.pending())
-        while not self._jobs.empty():
-            job = self._jobs.get()
-            if job is not None:
-                self._process(job)
+        self._queue_entries(self.spool.pending(), retry=True)
+        while self.book.busy() and not self._stopping.is_set():
+            if not self._survive(self._work_once):
+                break  # said in the log; what is left stays kept for the next try
         return len(self.spool.pending())
 
-    def post(self, event: str, argument: Any = None) -> None:
-        """Hand an event to the controller; safe from any thread, returns at once."""
-        self._events.put((event, argument, None))
+    @property
+    def delivered(self) -> int:
+        """How many transcripts this run delivered."""
+        return self.book.delivery()[0]
 
-    def request(self, event: str, timeout: float = 5.0,
+    def post(self, event: Event | str, argument: Any = None) -> None:
+        """Hand an event to the controller; safe from any thread, returns at once."""
+        self._events.put((Event(event), argument, None))
+
+    def request(self, event: Event | str, timeout: float = 5.0,
                 on_taken: Callable[[], None] | None = None) -> dict[str, Any]:
         """Post an event and wait for the controller's answer (for the control socket).
 
         Not taken within `timeout`, the event is withdrawn and never happens; once taken
         (`on_taken` is told), it is carried out and answered."""
         answer = Answer()
-        self._events.put((event, None, answer))
+        self._events.put((Event(event), None, answer))
         if not answer.taken.wait(max(0.0, timeout)) and answer.withdraw():
             return {"ok": False, "withdrawn": True, "error": "The client was busy and did not "
                     "take the command in time; it was withdrawn and will not happen. Try again."}
@@ -289,13 +286,17 @@ class Dictation:
 
     # --- controller: owns the recording state --------------------------------------------
 
-    def _control_loop(self) -> None:
-        handlers: dict[str, Any] = {
-            "toggle": self._toggle, "start": self._start_recording, "stop": self._stop_recording,
-            "cancel": self._cancel_recording, "limit": self._limit_reached,
-            "hotkey_down": self._hotkey_down, "hotkey_up": self._hotkey_up,
-            "retry": self._retry_held, "status": lambda: None, "cue": self._cue_when_idle,
+    def _handlers(self) -> dict[Event, Callable[..., None]]:
+        return {
+            Event.TOGGLE: self._toggle, Event.START: self._start_recording,
+            Event.STOP: self._stop_recording, Event.CANCEL: self._cancel_recording,
+            Event.LIMIT: self._limit_reached, Event.HOTKEY_DOWN: self._hotkey_down,
+            Event.HOTKEY_UP: self._hotkey_up, Event.RETRY: self._retry_held,
+            Event.STATUS: lambda: None, Event.CUE: self._cue_when_idle,
         }
+
+    def _control_loop(self) -> None:
+        handlers = self._handlers()
         while True:
             try:
                 event, argument, reply = self._events.get(timeout=self._until_next_cut())
@@ -304,7 +305,7 @@ class Dictation:
                 continue
             if reply is not None and not reply.take():
                 continue  # withdrawn: its asker was told it would not happen
-            if event == "shutdown":
+            if event is Event.SHUTDOWN:
                 self._finish_recording_for_shutdown()
                 if reply is not None:
                     reply.put(True)
@@ -322,39 +323,35 @@ class Dictation:
         """Seconds until the recording is next searched for a pause; None when not splitting."""
         splitting = (self._state is State.RECORDING and self.settings.split_at_pauses
                      and hasattr(self.recorder, "read_new"))
-        return max(0.0, self._next_cut - time.monotonic()) if splitting else None
+        return self._parts.until_next_cut(time.monotonic()) if splitting else None
 
     def _cut_part(self) -> None:
         """Send the speech up to the latest pause while the user goes on speaking."""
-        self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
-        new = self.recorder.read_new()  # type: ignore[attr-defined]
-        self._unsent = np.concatenate([self._unsent, new]) if len(new) else self._unsent
+        parts = self._parts
+        parts.add(self.recorder.read_new(), time.monotonic())  # type: ignore[attr-defined]
         rate = self.recorder.samplerate  # type: ignore[attr-defined]
         if self._cue_echo.pending:  # nothing is cut before the start cue is out
-            self._cue_echo.locate(self._unsent, rate, final=False)
+            self._cue_echo.locate(parts.unsent, rate, final=False)
             if self._cue_echo.pending:
                 return
-            self._unsent = self._cue_echo.silence(self._unsent)
-        cut = segment.find_cut(self._unsent, rate, self.settings.silence_threshold_db)
-        if cut is None:
+            parts.unsent = self._cue_echo.silence(parts.unsent)
+        part = parts.cut(rate, self.settings.silence_threshold_db)
+        if part is None:
             return
-        part, self._unsent = self._unsent[:cut], self._unsent[cut:]
-        self._cut_frames += cut
         if loudest_dbfs(part, rate) >= self.settings.silence_threshold_db:
             self._queue_part(part, rate, last=False)
         if self._journal is not None:
-            self._journal.mark_spooled(self._cut_frames, self._part_index)
+            self._journal.mark_spooled(parts.cut_frames, parts.index)
 
     def _queue_part(self, samples: np.ndarray, rate: int, last: bool) -> None:
-        if self._group is None:
-            self._group = self._journal.name if self._journal else self.spool.new_name()
-        name = f"{self._group}.p{self._part_index:03d}"
-        self._part_index += 1
+        name = self._parts.name_next(
+            lambda: self._journal.name if self._journal else self.spool.new_name())
         loudest = loudest_dbfs(samples, rate)
         silent = len(samples) < MIN_SECONDS * rate or loudest < self.settings.silence_threshold_db
         wav = encode_wav(samples, rate)
         entry = self._keep(wav, name, final=last)
-        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._group, last, silent))
+        self._queue(Job(wav, len(samples) / rate, loudest, entry, self._parts.group, last,
+                        silent))
 
     def _keep(self, wav: bytes, name: str | None, final: bool) -> SpoolEntry | None:
         """Put a recording (or a part) in the spool; the finished recording's journal goes
@@ -399,9 +396,7 @@ class Dictation:
             self.feedback.tell("error", str(exc))
             self.feedback.cue("error")
             return
-        self._group, self._part_index, self._cut_frames = None, 0, 0
-        self._unsent = np.zeros(0, dtype=np.int16)
-        self._next_cut = time.monotonic() + CUT_EVERY_SECONDS
+        self._parts = Parts(time.monotonic())
         self._journal = journal.begin(self.spool, self.recorder, self.spool.new_name())
         self._set_state(State.RECORDING)
         self._cue_echo.reset(self.feedback.sounds, hushed)
@@ -418,10 +413,10 @@ class Dictation:
         self.feedback.cue("stop")
         self._cue_echo.locate(recording.samples, recording.samplerate, final=True)
         recording = replace(recording, samples=self._cue_echo.silence(recording.samples))
-        if self._group is None:
+        if self._parts.group is None:
             self._take(recording)
         else:  # earlier parts are on their way: send the rest, which completes the dictation
-            self._queue_part(recording.samples[self._cut_frames:], recording.samplerate, True)
+            self._queue_part(self._parts.rest(recording.samples), recording.samplerate, True)
 
     def _cancel_recording(self) -> None:
         if self._state is State.RECORDING:
@@ -462,13 +457,38 @@ class Dictation:
 
     # --- worker: owns network and clipboard ----------------------------------------------
 
-    def _queue_entries(self, entries: list[SpoolEntry]) -> None:
+    def _queue_entries(self, entries: list[SpoolEntry], *, retry: bool = False) -> None:
+        """Queue kept recordings; those an earlier run set aside stay aside unless `retry`."""
         jobs, unreadable = jobs_from_entries(entries)
         for entry, exc in unreadable:
             self._set_aside_unreadable(entry, exc)
+        aside_groups: set[str] = set()
         for job in jobs:
             job.waited = True
-            self._queue(job)
+            why = self._aside_before(job, aside_groups) if not retry else None
+            if why is None:
+                self._clear_aside(job)
+                self._queue(job)
+            else:
+                self.book.keep(job, Kept.ASIDE, why)
+
+    def _aside_before(self, job: Job, aside_groups: set[str]) -> str | None:
+        """Why an earlier run set this recording aside (or a part before it); None if not."""
+        why = self.spool.aside_reason(job.entry) if job.entry is not None else None
+        if why is None and job.group in aside_groups:
+            why = EARLIER_PART_ASIDE
+        if why is not None and job.group is not None:
+            aside_groups.add(job.group)
+        return why
+
+    def _clear_aside(self, job: Job) -> None:
+        if job.entry is None:
+            return
+        try:
+            self.spool.clear_aside(job.entry)
+        except OSError as exc:
+            log.warning("The note that %s was set aside could not be removed (%s).",
+                        job.entry.name, exc)
 
     def _set_aside_unreadable(self, entry: SpoolEntry, exc: Exception) -> None:
         """A damaged file would fail at every start: move it out of the queue, and say so once.
@@ -493,42 +513,56 @@ class Dictation:
                 self._told_waiting = True
                 self.feedback.tell("info", "The recording is kept; it is transcribed once the "
                                    f"server is ready ({self.engine.status.detail}).")
-        with self._lock:
-            if job.entry is not None:
-                if job.entry.name in self._queued:
-                    return
-                self._queued.add(job.entry.name)
-        self._jobs.put(job)
+        self.book.add(job)
 
     def _retry_held(self) -> None:
-        with self._lock:
-            held, self._held, self._cold = self._cold + self._held, [], []
-            self._queued -= {job.entry.name for job in held if job.entry}
-            known = self._queued | {job.entry.name for job in held if job.entry}
-            self._broken_groups.clear()
+        held, known = self.book.take_kept()
         for job in held:
+            self._clear_aside(job)
             self._queue(job)
-        self._queue_entries([e for e in self.spool.pending() if e.name not in known])
+        known |= {job.entry.name for job in held if job.entry}
+        self._queue_entries([e for e in self.spool.pending() if e.name not in known], retry=True)
 
     def _work_loop(self) -> None:
-        self._wait_for_engine()  # at once: a cold server starts its download before the first dictation
+        self._survive(self._wait_for_engine)  # at once: a cold server starts its download
         while not self._stopping.is_set():
-            job = self._jobs.get()
-            if job is None:
-                return
-            self._current = job
-            try:
-                self._process(job)
-            except Exception:  # the worker must outlive any one recording
-                log.exception("Unexpected error while sending a recording")
-                self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
-                                   "the log); it is kept and `turbo-whisper retry` sends it again.")
-                self._hold(job)
-            with self._lock:
-                self._current = None
-                kept = self._held + self._cold
-                if job.entry is not None and all(other is not job for other in kept):
-                    self._queued.discard(job.entry.name)
+            self._survive(self._work_once)
+
+    def _survive(self, step: Callable[[], Any]) -> bool:
+        """Run one step of the worker; any error is logged once with its traceback and waited
+        out (longer each time it repeats): nothing may stop the worker, and every recording
+        stays kept. False after an error."""
+        try:
+            step()
+        except Exception:
+            log.exception("Unexpected error in the sending thread; every recording stays kept "
+                          "and it goes on")
+            self._stopping.wait(self._trouble.next())
+            return False
+        self._trouble.reset()
+        return True
+
+    def _work_once(self) -> None:
+        """Send the recording that is due next, once the server is ready."""
+        if not self.book.wait_for_due():
+            return
+        if not self._wait_for_engine():
+            chilled = self.book.chill_first_due()
+            if chilled is not None:
+                self._log_kept(chilled)
+            return
+        job = self.book.next_job()
+        if job is None:
+            return
+        try:
+            self._process(job)
+        except Exception:  # the worker must outlive any one recording
+            log.exception("Unexpected error while sending a recording")
+            self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
+                               "the log); it is kept and `turbo-whisper retry` sends it again.")
+            self._hold(job)
+        finally:
+            self.book.finish(job)
 
     def _wait_for_engine(self) -> bool:
         if self.engine.ready:
@@ -579,50 +613,50 @@ class Dictation:
             self.feedback.tell("warning", status.detail)
             return
         ready = status.phase is Phase.READY
-        notify = self._told_waiting if ready else not self._jobs.empty() or self._current is not None
+        notify = self._told_waiting if ready else self.book.busy()
         self._told_waiting = not ready and (self._told_waiting or notify)
         self.feedback.tell("info", status.detail, notify=notify)
 
     def _process(self, job: Job) -> None:
-        if job.group in self._broken_groups:
-            self._hold(job, self._broken_groups[job.group])  # keep the dictation's order
+        """One attempt at a job the book gave out: it ends delivered, kept, or queued again."""
+        broken = self.book.broken(job.group)
+        if broken is not None:
+            why = EARLIER_PART_ASIDE if broken is Kept.ASIDE else ""
+            self._hold(job, broken, why)  # keep the dictation's order
             return
         if job.skip:
             self._deliver(job, "")
             return
-        backoff = Backoff(start=1.0, factor=2.0, cap=30.0)
-        while not self._stopping.is_set():
-            if not self._wait_for_engine():
-                self._hold(job, cold=True)
-                return
-            self._send_cold_first()
-            self._set_work(Work.TRANSCRIBING, f"Transcribing {job.seconds:.0f} s of audio.")
-            log.info("Transcribing %.1f s of audio.", job.seconds)
-            try:
-                transcript = self._transcribe(job)
-            except ServerError as exc:
-                if not exc.retryable:
-                    self.feedback.tell("error", failure_words(exc, Fate.HELD))
-                    self._hold(job)
-                    return
-                delay = backoff.next()
-                self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
-                                   f"Trying again in {delay:.0f} s.")
-                self._stopping.wait(delay)
-                continue
-            finally:
-                self._set_work(Work.IDLE)
-            self._deliver(job, transcript)
+        self._set_work(Work.TRANSCRIBING, f"Transcribing {job.seconds:.0f} s of audio.")
+        log.info("Transcribing %.1f s of audio.", job.seconds)
+        try:
+            transcript = self._transcribe(job)
+        except ServerError as exc:
+            self._failed(job, exc)
             return
+        finally:
+            self._set_work(Work.IDLE)
+        self._deliver(job, transcript)
 
-    def _send_cold_first(self) -> None:
-        """Recordings that waited out a cold server go before newer ones, in order."""
-        with self._lock:
-            cold, self._cold = self._cold, []
-            for earlier in cold:
-                self._broken_groups.pop(earlier.group or "", None)
-        for earlier in cold:
-            self._process(earlier)
+    def _failed(self, job: Job, exc: ServerError) -> None:
+        step = after_failure(exc, job.attempts)
+        if step is AfterFailure.HOLD:
+            self.feedback.tell("error", failure_words(exc, Fate.HELD))
+            self._hold(job)
+            return
+        if step is AfterFailure.SET_ASIDE:
+            self.feedback.tell("error", f"The server failed {ATTEMPTS} times on a recording of "
+                               f"{job.seconds:.0f} s. {failure_words(exc, Fate.SET_ASIDE)}")
+            self._hold(job, Kept.ASIDE, str(exc).strip())
+            return
+        delay = job.backoff.next()
+        attempt = ""
+        if step is AfterFailure.AGAIN:  # a failure of this recording: the later ones go first
+            job.attempts += 1
+            attempt = f" (attempt {job.attempts + 1} of {ATTEMPTS})"
+        self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
+                           f"Trying again in {delay:.0f} s{attempt}.")
+        self.book.retry_later(job, delay, alone=step is AfterFailure.AGAIN)
 
     def _transcribe(self, job: Job) -> str:
         if self._flac:
@@ -631,42 +665,49 @@ class Dictation:
                                           filename="audio.flac")
         return self.engine.transcribe(job.wav, duration_s=job.seconds)
 
-    def _hold(self, job: Job, cold: bool = False) -> None:
-        """Keep a job for `retry` (or, when the server was only cold, for its readiness)."""
-        job.waited = True
-        with self._lock:
-            (self._cold if cold else self._held).append(job)
-            if job.group is not None and not job.last:
-                self._broken_groups[job.group] = cold
+    def _hold(self, job: Job, kind: Kept = Kept.HELD, why: str = "") -> None:
+        """Keep a job for `retry` (or, when the server was only cold, for its readiness); one
+        set aside is noted on disk, so that the next start does not wait for it either."""
+        if kind is Kept.ASIDE and job.entry is not None:
+            try:
+                self.spool.mark_aside(job.entry, why or job.why)
+            except OSError as exc:
+                log.warning("The note that %s is set aside could not be written (%s); the next "
+                            "start sends it again.", job.entry.name, exc)
+        self.book.keep(job, kind, why)
+        self._log_kept(job, kind)
+
+    def _log_kept(self, job: Job, kind: Kept = Kept.HELD) -> None:
         if job.entry is not None:
-            log.info("Recording %s stays in %s until `turbo-whisper retry` or the next start.",
-                     job.entry.name, self.spool.directory)
+            until = "`turbo-whisper retry`" if kind is Kept.ASIDE else \
+                "`turbo-whisper retry` or the next start"
+            log.info("Recording %s stays in %s until %s.", job.entry.name, self.spool.directory,
+                     until)
 
     def _deliver(self, job: Job, transcript: str) -> None:
-        if text.is_hallucination(transcript, job.loudest_dbfs):
-            log.info("Dropped %r: Whisper invents it for near-silence.", transcript)
-            transcript = ""
-        if job.group is not None:
-            transcript = self._join_parts(job, transcript)
-            if not job.last:
-                return
-        words = text.finish(transcript, self.settings.replacements, self.settings.trailing_space)
-        if not words.strip():
-            if job.loudest_dbfs >= text.QUIET_DBFS and not job.skip:
-                if job.wordless:
-                    self._set_aside(job)
-                    return
-                job.wordless = True
-                self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
-                                   "of clearly audible audio; nothing was copied. The recording is "
-                                   "kept; `turbo-whisper retry` sends it again.")
-                self._hold(job)
-                return
+        decision = decide(job, transcript, self.settings, self.book.earlier_parts(job))
+        if decision.dropped:
+            log.info("Dropped %r: Whisper invents it for near-silence.", decision.dropped)
+        if decision.outcome is Outcome.PART:
+            self.book.keep_part(job, decision.text)
+        elif decision.outcome is Outcome.QUIET:
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
                                "audio; nothing was copied.")
             self._done(job)
-            return
-        together, count = self._batch.add(words, job.waited, job.waited and self._more_waited())
+        elif decision.outcome is Outcome.HOLD_WORDLESS:
+            job.wordless = True
+            self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
+                               "of clearly audible audio; nothing was copied. The recording is "
+                               "kept; `turbo-whisper retry` sends it again.")
+            self._hold(job)
+        elif decision.outcome is Outcome.SET_ASIDE:
+            self._set_aside(job)
+        else:
+            self._copy(job, decision.text)
+
+    def _copy(self, job: Job, words: str) -> None:
+        together, count = self._batch.add(words, job.waited,
+                                          job.waited and self.book.more_waited())
         self._remember(together)
         log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
         self._mark_sent(job, words)
@@ -685,15 +726,13 @@ class Dictation:
             self._done(job)
             return
         self._done(job)
-        self.delivered += 1
+        self.book.note_delivered(words, job.seconds, time.time())
         if self.settings.history:
             try:
                 history.append(words, job.seconds)
             except OSError as exc:
                 self.feedback.tell("warning", f"The history file could not be written: {exc}.",
                                    notify=False)
-        self._last = {"words": len(words.split()), "seconds": round(job.seconds, 1),
-                      "at": time.time()}
         self._announce(job, together, count, note)
 
     def _announce(self, job: Job, together: str, count: int, note: str | None) -> None:
@@ -712,7 +751,7 @@ class Dictation:
     def _cue_unless_recording(self, name: str) -> None:
         """A cue from the worker goes through the controller, which owns the cues: it is
         not played while a dictation is recorded (it would be in it)."""
-        self.post("cue", name)
+        self.post(Event.CUE, name)
 
     def _cue_when_idle(self, name: str) -> None:
         if self._state is not State.RECORDING:
@@ -727,12 +766,6 @@ class Dictation:
                 log.warning("Could not note the delivery on disk (%s); a crash in the next "
                             "moment would send this recording again.", exc)
 
-    def _more_waited(self) -> bool:
-        """Whether recordings that waited, like this one, are still to be delivered."""
-        with self._jobs.mutex:
-            queued = [job for job in self._jobs.queue if job is not None]
-        return any(job.waited for job in queued) or bool(self._cold)
-
     def _remember(self, together: str) -> None:
         try:
             last.remember(together, self.spool.directory.parent / last.FILE_NAME)
@@ -743,13 +776,12 @@ class Dictation:
     def _set_aside(self, job: Job) -> None:
         """Audible but wordless twice: keep the audio out of the spool, so it is not sent again
         at every retry and start, and say where it is."""
-        earlier = self._group_entries.pop(job.group, []) if job.group else []
+        earlier = self.book.take_group_entries(job)
         try:
             folder = self.spool.set_aside([*earlier, job.entry] if job.entry else earlier,
                                           job.wav if job.entry is None else None)
         except OSError as exc:
-            if job.group and earlier:
-                self._group_entries[job.group] = earlier
+            self.book.give_back_group_entries(job, earlier)
             self.feedback.tell("error", f"Again no words were recognised in {job.seconds:.0f} s "
                                f"of audio, and it could not be set aside ({exc}); it stays kept.")
             self._hold(job)
@@ -758,22 +790,9 @@ class Dictation:
                            "of clearly audible audio; nothing was copied. The recording is saved "
                            f"in {folder} to listen to, and is not sent again.")
 
-    def _join_parts(self, job: Job, transcript: str) -> str:
-        """Keep an earlier part's text for later; for the last part, the whole dictation."""
-        assert job.group is not None
-        with self._lock:
-            parts = self._partials.setdefault(job.group, [])
-            parts.append(transcript.strip())
-            if job.entry is not None and not job.last:
-                self._group_entries.setdefault(job.group, []).append(job.entry)
-            if job.last:
-                del self._partials[job.group]
-        return " ".join(part for part in parts if part)
-
     def _done(self, job: Job) -> None:
         """Forget the delivered recording, and for a long dictation all of its parts."""
-        earlier = self._group_entries.pop(job.group, []) if job.group else []
-        for entry in [*earlier, job.entry]:
+        for entry in [*self.book.take_group_entries(job), job.entry]:
             if entry is not None:
                 self.spool.done(entry)
 
@@ -787,12 +806,17 @@ class Dictation:
         with self._lock:
             self._work, self._work_detail = work, detail
 
+    def _sending(self) -> bool:
+        """Whether the worker thread is alive to send what is queued (once started)."""
+        return all(thread.is_alive() for thread in self._threads if thread.name == "worker")
+
     def snapshot(self) -> dict[str, Any]:
         """The client's state as plain data, for `turbo-whisper status`."""
+        engine = self.engine.status
+        counts = self.book.counts()
+        aside = self.book.set_aside()
+        delivered, last_delivery = self.book.delivery()
         with self._lock:
-            engine = self.engine.status
-            pending = (self._jobs.qsize() + (self._current is not None) + len(self._held)
-                       + len(self._cold))
             return {
                 "ok": True,
                 "state": self._state.value,
@@ -800,15 +824,17 @@ class Dictation:
                 "work_detail": self._work_detail,
                 "engine": {"phase": engine.phase.value, "detail": engine.detail,
                            "server": engine.server_kind},
-                "pending": pending,
-                "held": len(self._held) + len(self._cold),
-                "sending": all(t.is_alive() for t in self._threads if t.name == "worker"),
-                "delivered": self.delivered,
-                "last": self._last,
-                "message": self._message(engine, pending),
+                "pending": counts.queued + counts.held + counts.aside,
+                "held": counts.held,
+                "set_aside": aside,
+                "sending": self._sending(),
+                "delivered": delivered,
+                "last": last_delivery,
+                "message": self._message(engine, counts, aside),
             }
 
-    def _message(self, engine: EngineStatus, pending: int) -> str:
+    def _message(self, engine: EngineStatus, counts: Counts,
+                 aside: list[dict[str, Any]]) -> str:
         parts = []
         if self._state is State.RECORDING:
             parts.append("Recording.")
@@ -820,10 +846,18 @@ class Dictation:
                 parts.append(self._progress_detail)
         else:
             parts.append(engine.detail)
-        kept = len(self._held) + len(self._cold)
-        if pending - kept:
-            parts.append(f"{pending - kept} recording(s) waiting to be transcribed.")
-        if kept:
-            parts.append(f"{kept} recording(s) kept after an error; `turbo-whisper retry` "
+        if counts.queued:
+            parts.append(f"{counts.queued} recording(s) waiting to be transcribed.")
+        if counts.held:
+            parts.append(f"{counts.held} recording(s) kept after an error; `turbo-whisper retry` "
                          "sends them.")
+        if aside:
+            parts.append(aside_words(aside))
         return " ".join(parts)
+
+
+def aside_words(aside: list[dict[str, Any]]) -> str:
+    """The recordings set aside, and why, in one sentence for `turbo-whisper status`."""
+    each = "; ".join(f"{item['seconds']:.0f} s: {item['why']}" for item in aside)
+    return (f"{len(aside)} recording(s) set aside after failing again and again, kept "
+            f"({each}); `turbo-whisper retry` sends them again.")

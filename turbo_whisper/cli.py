@@ -258,17 +258,24 @@ def _status_without_client(args: argparse.Namespace, why: str) -> int:
         if status.phase in (Phase.STARTING, Phase.UNREACHABLE):
             status = EngineStatus(Phase.UNREACHABLE, server.nothing_answers())
 
-    pending = len(Spool(spool_dir()).pending())
+    spool = Spool(spool_dir())
+    kept = spool.pending()
+    aside = [{"recording": entry.name, "why": reason} for entry in kept
+             if (reason := spool.aside_reason(entry)) is not None]
     if args.json:
-        _say_json({"ok": False, "running": False, "error": why, "pending": pending,
+        _say_json({"ok": False, "running": False, "error": why, "pending": len(kept),
+                   "set_aside": aside,
                    "engine": {"phase": status.phase.value, "detail": status.detail,
                               "server": status.server_kind} if status else None})
     else:
         _say(why)
         if status is not None:
             _say(status.detail)
-        if pending:
-            _say(f"{pending} recording(s) are kept, waiting to be transcribed.")
+        if len(kept) > len(aside):
+            _say(f"{len(kept) - len(aside)} recording(s) are kept, waiting to be transcribed.")
+        for item in aside:
+            _say(f"Set aside after failing again and again: {item['recording']} ({item['why']}); "
+                 "`turbo-whisper retry` sends it again.")
     return EXIT_NOT_RUNNING
 
 
@@ -326,11 +333,13 @@ def retry_words(answer: dict[str, Any]) -> tuple[str, bool]:
     """What `retry` made of the kept recordings, from the running client's state after it;
     and whether the client is sending them."""
     pending, held = _count(answer.get("pending")), _count(answer.get("held"))
+    aside = answer.get("set_aside")
+    held += len(aside) if isinstance(aside, list) else 0
     if answer.get("sending") is False:
         return _cannot_send(pending), False
     if not pending:
         return "No recordings are waiting.", True
-    words = [f"{pending - held} recording(s) queued to be sent now."]
+    words = [f"{max(pending - held, 0)} recording(s) queued to be sent now."]
     if held:
         words.append(f"{held} recording(s) were set aside again at once; `turbo-whisper "
                      "status` says why.")

@@ -92,7 +92,10 @@ def handle_command(app: Any, request: Request,
     elif name in ("stop", "cancel") and app.snapshot().get("state") != "recording":
         answer = {"ok": False, "idle": True, "error": NOTHING_TO_STOP}
     elif name in ("toggle", "start", "stop", "cancel", "retry"):
-        answer = dict(app.request(name, request.deadline - time.monotonic(), request.taken))
+        from turbo_whisper.app import Event
+
+        answer = dict(app.request(Event(name), request.deadline - time.monotonic(),
+                                  request.taken))
     else:
         answer = {"ok": False, "error": f"unknown command {name!r}"}
     return dict(sanitize.shown_data(answer))
@@ -191,12 +194,16 @@ class Daemon:
         return indicator
 
     def _press(self) -> None:
+        from turbo_whisper.app import Event
+
         if self._on_press is not None:
             self._on_press()
-        self.app.post("hotkey_down")
+        self.app.post(Event.HOTKEY_DOWN)
 
     def _release(self) -> None:
-        self.app.post("hotkey_up")
+        from turbo_whisper.app import Event
+
+        self.app.post(Event.HOTKEY_UP)
 
     def _start_hotkey(self) -> Any:
         """The global hotkey: on Wayland the desktop portal's shortcut first, then the X grab."""
@@ -231,7 +238,7 @@ def build_daemon(settings: Settings, *, recorder: Any = None, engine: EngineLike
     server container's progress, the indicator and the hotkey. `on_press` runs at each hotkey
     press before the app hears of it.
     """
-    from turbo_whisper.app import Dictation
+    from turbo_whisper.app import Dictation, Event
     from turbo_whisper.feedback import Feedback
 
     if recorder is None:
@@ -251,7 +258,7 @@ def build_daemon(settings: Settings, *, recorder: Any = None, engine: EngineLike
     app = Dictation(settings, recorder, engine or build_engine(settings), spool, output,
                     feedback, progress=container_progress(settings) if progress else None)
     if hasattr(recorder, "on_limit"):
-        recorder.on_limit = functools.partial(app.post, "limit")
+        recorder.on_limit = functools.partial(app.post, Event.LIMIT)
     quitting = threading.Event()  # set by `turbo-whisper quit`
     lock = control_server = marker = None
     if single_instance:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _counter = itertools.count()
 SENT = ".sent"
+ASIDE = ".aside"  # next to a recording set aside after failing again and again: why
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,24 @@ class Spool:
         """Forget a recording whose transcript was delivered."""
         entry.path.unlink(missing_ok=True)
         self._sent_marker(entry).unlink(missing_ok=True)
+        entry.path.with_suffix(ASIDE).unlink(missing_ok=True)
+
+    def mark_aside(self, entry: SpoolEntry, why: str) -> None:
+        """Note next to a recording that it is set aside: a start does not send it, `retry`
+        does; `why` says what failed."""
+        write_private(entry.path.with_suffix(ASIDE), why.encode("utf-8"))
+
+    def aside_reason(self, entry: SpoolEntry) -> str | None:
+        """Why the recording is set aside; None when it is not."""
+        try:
+            return entry.path.with_suffix(ASIDE).read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"(the note could not be read: {exc.strerror or exc})"
+
+    def clear_aside(self, entry: SpoolEntry) -> None:
+        entry.path.with_suffix(ASIDE).unlink(missing_ok=True)
 
     def _sent_marker(self, entry: SpoolEntry) -> Path:
         return entry.path.with_suffix(SENT)

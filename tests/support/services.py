@@ -124,12 +124,20 @@ class ServerHandle:
     def stop(self) -> None:
         stop_process(self.process)
 
-    def fault(self, kind: str, count: int = 1) -> None:
-        """Make the next `count` transcription requests misbehave (see whisper_server.py)."""
+    def fault(self, kind: str, count: int = 1, one_recording: bool = False) -> None:
+        """Make the next `count` transcription requests misbehave (see whisper_server.py);
+        `one_recording`: only those of the first recording it strikes."""
         import httpx
 
-        reply = httpx.post(f"{self.url}/__test__/fault", json={"kind": kind, "count": count})
+        reply = httpx.post(f"{self.url}/__test__/fault",
+                           json={"kind": kind, "count": count, "one_recording": one_recording})
         reply.raise_for_status()
+
+    def clear_faults(self) -> None:
+        """Switch every armed fault off."""
+        import httpx
+
+        httpx.delete(f"{self.url}/__test__/fault").raise_for_status()
 
     def stats(self) -> dict:
         """What the server has seen: transcriptions, request paths, faults, models."""

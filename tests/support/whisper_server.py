@@ -20,9 +20,11 @@ Every model id is served by the same local model (tiny.en on the CPU); what diff
 ids is only the simulated download and load state.
 
 Test-only endpoints (never checked against an API key):
-  POST /__test__/fault {"kind": K, "count": N}  the next N transcription requests misbehave
-      (kinds ps-null and ps-deep are answers of GET /api/ps instead: {"models": null}, and
-      JSON nested 100 000 deep)
+  POST /__test__/fault {"kind": K, "count": N}  the next N transcription requests misbehave;
+       with "one_recording": true, only uploads of the audio it first strikes do (N times),
+       and other uploads pass as if it were not armed (kinds ps-null and ps-deep are answers
+       of GET /api/ps instead: {"models": null}, and JSON nested 100 000 deep)
+  DELETE /__test__/fault                         every armed fault is switched off
   GET  /__test__/stats                           counts and the paths of requests seen
 
 Standalone on purpose: it imports only the standard library, numpy (through faster-whisper)
@@ -33,6 +35,7 @@ and faster_whisper, so it can be copied into a container image and run as
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -294,20 +297,30 @@ class Faults:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: list[list] = []  # [kind, remaining]
+        self._queue: list[list] = []  # [kind, remaining, one recording only, its audio digest]
 
-    def arm(self, kind: str, count: int) -> None:
+    def arm(self, kind: str, count: int, one_recording: bool = False) -> None:
         with self._lock:
-            self._queue.append([kind, count])
+            self._queue.append([kind, count, one_recording, None])
 
-    def take(self) -> str | None:
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    def take(self, audio: bytes = b"") -> str | None:
+        """The fault for an upload of `audio`, if one is armed for it."""
+        digest = hashlib.sha256(audio).hexdigest()
         with self._lock:
             while self._queue and self._queue[0][1] <= 0:
                 self._queue.pop(0)
-            if not self._queue:
-                return None
-            self._queue[0][1] -= 1
-            return self._queue[0][0]
+            for fault in self._queue:
+                kind, remaining, one_recording, struck = fault
+                if remaining <= 0 or (one_recording and struck not in (None, digest)):
+                    continue  # another recording's fault
+                fault[1] -= 1
+                fault[3] = digest
+                return kind
+            return None
 
     def take_if(self, kind: str) -> bool:
         """Consume the next fault only if it is `kind` (a fault of every route, not only
@@ -322,7 +335,7 @@ class Faults:
 
     def pending(self) -> list[dict]:
         with self._lock:
-            return [{"kind": kind, "count": left} for kind, left in self._queue if left > 0]
+            return [{"kind": kind, "count": left} for kind, left, *_ in self._queue if left > 0]
 
 
 class Stats:
@@ -489,7 +502,7 @@ class Api:
             return self.missing_field("file")
         # Faults strike uploads of audio; a client's empty probe of the route is answered as
         # the real server answers it, so the fault is left for the transcription it is meant for.
-        fault = self.app.faults.take()
+        fault = self.app.faults.take(form["file"].content)
         if fault is not None:
             self.app.stats.count_fault()
             early = self.app.fault_reply(fault, self)
@@ -887,6 +900,10 @@ class App:
     def test_route(self, request: Request) -> Reply:
         if request.method == "POST" and request.path == "/__test__/fault":
             return self.arm_fault(request)
+        if request.method == "DELETE" and request.path == "/__test__/fault":
+            self.faults.clear()
+            log("faults switched off")
+            return json_reply(200, {"cleared": True})
         if request.method == "GET" and request.path == "/__test__/stats":
             snapshot = self.stats.snapshot()
             snapshot["faults_pending"] = self.faults.pending()
@@ -905,8 +922,9 @@ class App:
             return json_reply(400, {"error": f"unknown fault kind {kind!r}"})
         if not isinstance(count, int) or count < 1:
             return json_reply(400, {"error": f"count must be a positive integer, not {count!r}"})
-        self.faults.arm(kind, count)
-        log(f"fault armed: {kind} x{count}")
+        one_recording = payload.get("one_recording") is True
+        self.faults.arm(kind, count, one_recording)
+        log(f"fault armed: {kind} x{count}{' for one recording' if one_recording else ''}")
         return json_reply(200, {"armed": kind, "count": count})
 
     def readiness_fault(self) -> Reply | None:

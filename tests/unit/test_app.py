@@ -10,8 +10,10 @@ import pytest
 import soundfile
 
 import turbo_whisper.app as app_module
+import turbo_whisper.jobs as jobs_module
+import turbo_whisper.parts as parts_module
 from turbo_whisper import last
-from turbo_whisper.app import Dictation
+from turbo_whisper.app import Dictation, Event
 from turbo_whisper.audio import Recording, decode_wav
 from turbo_whisper.config import Settings
 from turbo_whisper.errors import ClipboardError, ServerError
@@ -134,7 +136,7 @@ def test_dictations_made_before_the_server_is_ready_are_joined_in_order(tmp_path
     app.shutdown()
 
 
-def test_retryable_failures_keep_the_recording_and_resend_it(tmp_path):
+def test_retryable_failures_keep_the_recording_and_resend_it(tmp_path, short_waits):
     engine = ScriptedEngine(failures=[ServerError("503 loading")])
     output = ListOutput()
     app = make(tmp_path, ListRecorder(speech(marker=7)), engine, output)
@@ -221,6 +223,18 @@ def test_pending_recordings_from_an_earlier_run_go_first(tmp_path):
     app.shutdown()
 
 
+@pytest.mark.parametrize("command", ["toggle", "start", "stop", "cancel", "retry", "status"])
+def test_each_control_command_is_an_event_the_controller_knows(command):
+    assert Event(command).value == command
+
+
+def test_an_unknown_event_is_refused_to_its_sender_and_never_reaches_the_controller(tmp_path):
+    app = Dictation(Settings(), ListRecorder(), ScriptedEngine(), Spool(tmp_path / "spool"),
+                    ListOutput())
+    with pytest.raises(ValueError):
+        app.post("Toggle")
+
+
 @pytest.mark.parametrize("mode, events, recording", [
     ("toggle", ["hotkey_down", "hotkey_up"], True),
     ("hold", ["hotkey_down"], True),
@@ -234,10 +248,19 @@ def test_hotkey_modes(tmp_path, mode, events, recording):
     app.shutdown()
 
 
+SPEED = 40.0  # prepared audio plays this many times faster than real time
+
+
+@pytest.fixture
+def quick_cuts(monkeypatch):
+    """Look for a pause to cut at as often, in the audio's time, as when it is spoken."""
+    monkeypatch.setattr(parts_module, "CUT_EVERY_SECONDS", 0.5 * 20 / SPEED)
+
+
 class StreamingRecorder:
     """Plays prepared audio as if spoken, `speed` times faster than real time."""
 
-    def __init__(self, samples, speed=20.0):
+    def __init__(self, samples, speed=SPEED):
         self.samples, self.speed, self.samplerate = samples, speed, 16000
         self.recording, self._read, self._began = False, 0, 0.0
 
@@ -281,13 +304,14 @@ def numbered_bursts(count, speech_seconds=2.0, pause_seconds=0.6):
     return np.concatenate(pieces)
 
 
-def test_long_dictation_is_sent_in_parts_while_recording_and_delivered_once(tmp_path):
+def test_long_dictation_is_sent_in_parts_while_recording_and_delivered_once(tmp_path,
+                                                                            quick_cuts):
     engine = CountingEngine()
     output = ListOutput()
-    audio = numbered_bursts(12)  # about 31 s of "speech" in about 1.6 s
+    audio = numbered_bursts(12)  # about 31 s of "speech" in under a second
     app = make(tmp_path, StreamingRecorder(audio), engine, output)
     app.request("start")
-    time.sleep(len(audio) / 16000 / 20 + 0.3)
+    time.sleep(len(audio) / 16000 / SPEED + 0.3)
     sent_while_recording = engine.calls
     app.request("stop")
     wait_for(lambda: output.texts)
@@ -315,13 +339,13 @@ def test_parts_of_an_interrupted_long_dictation_are_joined_at_the_next_start(tmp
     app.shutdown()
 
 
-def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path):
+def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path, quick_cuts):
     engine = CountingEngine()
     output = ListOutput()
     audio = numbered_bursts(6)
     app = make(tmp_path, StreamingRecorder(audio), engine, output, split_at_pauses=False)
     app.request("start")
-    time.sleep(len(audio) / 16000 / 20 + 0.2)
+    time.sleep(len(audio) / 16000 / SPEED + 0.2)
     app.request("stop")
     wait_for(lambda: output.texts)
     assert engine.calls == 1 and output.texts[0].split() == [f"w{n}" for n in range(1, 7)]
@@ -340,13 +364,13 @@ def test_container_progress_shows_in_status_while_waiting(tmp_path, monkeypatch)
     app.shutdown(grace=1.0)
 
 
-def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path):
+def test_parts_are_cut_even_while_status_is_polled_all_the_time(tmp_path, quick_cuts):
     engine = CountingEngine()
     output = ListOutput()
     audio = numbered_bursts(12)
     app = make(tmp_path, StreamingRecorder(audio), engine, output)
     app.request("start")
-    end = time.monotonic() + len(audio) / 16000 / 20 + 0.3
+    end = time.monotonic() + len(audio) / 16000 / SPEED + 0.3
     while time.monotonic() < end:
         app.request("status")  # a desktop widget asking faster than the cut interval
         time.sleep(0.05)
@@ -439,3 +463,110 @@ def test_a_kill_between_noting_the_delivery_and_the_clipboard_never_sends_it_twi
     saved = list((tmp_path / "undelivered").glob("*.txt"))
     assert [path.read_text() for path in saved] == ["clip 6"]
     again.shutdown()
+
+
+# --------------------------------------------------------------------------- the attempt budget
+
+
+class OneFailingEngine(ScriptedEngine):
+    """Fails every upload of the clip marked `failing` with an HTTP 500, until `healed`."""
+
+    def __init__(self, failing):
+        super().__init__()
+        self.failing, self.healed, self.failed = failing, False, 0
+
+    def transcribe(self, audio, *, duration_s, filename="audio.wav"):
+        if not self.healed and decode_wav(audio)[0][0] == self.failing:
+            self.failed += 1
+            raise ServerError("The server failed while transcribing (HTTP 500: boom).")
+        return super().transcribe(audio, duration_s=duration_s, filename=filename)
+
+
+@pytest.fixture
+def short_waits(monkeypatch):
+    monkeypatch.setattr(jobs_module, "FIRST_WAIT", 0.01)
+
+
+def test_a_recording_that_always_fails_is_set_aside_and_the_later_one_goes(tmp_path, caplog,
+                                                                           short_waits):
+    engine = OneFailingEngine(failing=1)
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=1), speech(marker=2)), engine, output)
+    wait_for(lambda: engine.ready)  # both are dictated to a ready server, none waited for it
+    dictate(app)
+    dictate(app)
+    wait_for(lambda: app.snapshot()["set_aside"])
+    wait_for(lambda: output.texts == ["clip 2"])
+    assert engine.failed == jobs_module.ATTEMPTS
+    [aside] = app.snapshot()["set_aside"]
+    assert "HTTP 500: boom" in aside["why"] and "set aside" in app.snapshot()["message"]
+    assert caplog.text.count("The server failed 4 times on a recording") == 1
+    [kept] = app.spool.pending()
+    assert "HTTP 500" in app.spool.aside_reason(kept)
+    engine.healed = True
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 2", "clip 1"])
+    wait_for(lambda: list(app.spool.directory.iterdir()) == [])  # the note went with it
+    assert app.snapshot()["set_aside"] == []
+    app.shutdown()
+
+
+def test_a_recording_set_aside_is_not_sent_at_the_next_start_only_by_retry(tmp_path):
+    from turbo_whisper.audio import encode_wav
+
+    spool = Spool(tmp_path / "spool")
+    spool.mark_aside(spool.put(encode_wav(speech(marker=1), 16000)), "HTTP 500: boom")
+    spool.put(encode_wav(speech(marker=2), 16000))
+    engine, output = ScriptedEngine(), ListOutput()
+    app = make(tmp_path, ListRecorder(), engine, output)
+    wait_for(lambda: output.texts == ["clip 2"])
+    assert app.snapshot()["set_aside"][0]["why"] == "HTTP 500: boom"
+    assert engine.calls == 1
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 2", "clip 1"])
+    app.shutdown()
+
+
+def test_the_later_parts_of_a_dictation_whose_part_was_set_aside_stay_aside_with_it(tmp_path):
+    from turbo_whisper.audio import encode_wav
+
+    spool = Spool(tmp_path / "spool")
+    group = spool.new_name()
+    first = spool.put(encode_wav(speech(marker=3), 16000), f"{group}.p000")
+    spool.put(encode_wav(speech(marker=4), 16000), f"{group}.p001")
+    spool.mark_aside(first, "HTTP 500: boom")
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=5)), ScriptedEngine(), output)
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 5"])
+    assert len(app.snapshot()["set_aside"]) == 2
+    app.request("retry")
+    wait_for(lambda: output.texts == ["clip 5", "clip 3 clip 4"])
+    app.shutdown()
+
+
+class ReadinessThatBreaksOnce(ScriptedEngine):
+    """A readiness check that raises an error nobody expected, once."""
+
+    def __init__(self):
+        super().__init__()
+        self.broke = False
+
+    def wait_until_ready(self, on_status=None, deadline=None):
+        if not self.broke:
+            self.broke = True
+            raise TypeError("'NoneType' object is not iterable")
+        super().wait_until_ready()
+
+
+def test_the_sending_thread_outlives_an_unexpected_error_while_waiting_for_the_server(
+        tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(app_module, "TROUBLE_WAIT", 0.01)
+    output = ListOutput()
+    app = make(tmp_path, ListRecorder(speech(marker=8)), ReadinessThatBreaksOnce(), output)
+    dictate(app)
+    wait_for(lambda: output.texts == ["clip 8"])
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None  # one line, with the traceback
+    assert "NoneType" in caplog.text
+    app.shutdown()
