@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, journal, last, segment, text
+from turbo_whisper import advice, history, journal, last, segment, text
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -40,7 +40,7 @@ from turbo_whisper.errors import (
 )
 from turbo_whisper.feedback import Feedback, cue_samples
 from turbo_whisper.server import Backoff
-from turbo_whisper.spool import Spool, SpoolEntry
+from turbo_whisper.spool import NotKept, NotRemoved, Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,7 @@ class Dictation:
         self._broken_groups: dict[str, bool] = {}  # a part was held (cold?): hold the rest too
         self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
         self._journal: journal.Journal | None = None  # the recording in progress, on disk
+        self._in_memory: list[Job] = []  # no folder took them: saved once more at shutdown
         self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
         self.delivered = 0
@@ -220,6 +221,9 @@ class Dictation:
 
     def _recover(self) -> None:
         """Finish what a crash interrupted: recordings half made, files half renamed."""
+        staying = self.spool.settle_delivered()
+        if staying:
+            self.feedback.tell("warning", advice.still_there(staying))
         for saved in self.spool.settle_sent():
             self.feedback.tell("warning", "A transcript was being delivered when the client "
                                "stopped; it may not have reached the clipboard, so it is not "
@@ -251,7 +255,22 @@ class Dictation:
         self._jobs.put(None)
         for thread in self._threads:
             thread.join(timeout=grace)
+        self._save_in_memory()
         self.engine.close()
+
+    def _save_in_memory(self) -> None:
+        """A last try to write what exists only in memory; say plainly what is lost."""
+        lost, refusals = [], []
+        for job in self._in_memory:
+            try:
+                entry = self.spool.put(job.wav)
+            except NotKept as exc:
+                lost.append(job.seconds)
+                refusals = exc.refusals
+                continue
+            self.feedback.tell("warning", advice.kept_at_exit(entry.path.parent, job.seconds))
+        if lost:
+            self.feedback.tell("error", advice.lost_at_exit(sum(lost), len(lost), refusals))
 
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
@@ -364,6 +383,9 @@ class Dictation:
             entry = self.spool.put(wav, name)
         except SpoolError as exc:
             self.feedback.tell("error", str(exc))
+        if entry is not None and entry.refused:
+            self.feedback.tell("warning", advice.kept_elsewhere(
+                self.spool.directory, entry.path.parent, entry.refused))
         if final:
             self._drop_journal()
         return entry
@@ -444,7 +466,7 @@ class Dictation:
 
     def _finish_recording_for_shutdown(self) -> None:
         if self._state is State.RECORDING:
-            log.info("Stopping: the recording in progress is kept.")
+            log.info("Stopping: the recording in progress is saved first.")
             self._stop_recording()
 
     def _take(self, recording: Recording) -> None:
@@ -494,6 +516,8 @@ class Dictation:
                 self.feedback.tell("info", "The recording is kept; it is transcribed once the "
                                    f"server is ready ({self.engine.status.detail}).")
         with self._lock:
+            if job.entry is None and all(other is not job for other in self._in_memory):
+                self._in_memory.append(job)
             if job.entry is not None:
                 if job.entry.name in self._queued:
                     return
@@ -540,7 +564,8 @@ class Dictation:
             return True
         except ServerError as exc:
             if not self._stopping.is_set():
-                self.feedback.tell("error", failure_words(exc, Fate.WAITING))
+                on_disk = self._current is None or self._current.entry is not None
+                self.feedback.tell("error", failure_words(exc, advice.fate_of(on_disk, Fate.WAITING)))
             return False
         finally:
             self._set_work(Work.IDLE)
@@ -602,11 +627,13 @@ class Dictation:
                 transcript = self._transcribe(job)
             except ServerError as exc:
                 if not exc.retryable:
-                    self.feedback.tell("error", failure_words(exc, Fate.HELD))
+                    self.feedback.tell("error", failure_words(
+                        exc, advice.fate_of(job.entry is not None, Fate.HELD)))
                     self._hold(job)
                     return
                 delay = backoff.next()
-                self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
+                fate = advice.fate_of(job.entry is not None, Fate.SENT_AGAIN)
+                self.feedback.tell("warning", f"{failure_words(exc, fate)} "
                                    f"Trying again in {delay:.0f} s.")
                 self._stopping.wait(delay)
                 continue
@@ -754,6 +781,8 @@ class Dictation:
                                f"of audio, and it could not be set aside ({exc}); it stays kept.")
             self._hold(job)
             return
+        with self._lock:
+            self._in_memory = [other for other in self._in_memory if other is not job]
         self.feedback.tell("warning", f"Again no words were recognised in {job.seconds:.0f} s "
                            "of clearly audible audio; nothing was copied. The recording is saved "
                            f"in {folder} to listen to, and is not sent again.")
@@ -773,9 +802,14 @@ class Dictation:
     def _done(self, job: Job) -> None:
         """Forget the delivered recording, and for a long dictation all of its parts."""
         earlier = self._group_entries.pop(job.group, []) if job.group else []
+        with self._lock:
+            self._in_memory = [other for other in self._in_memory if other is not job]
         for entry in [*earlier, job.entry]:
             if entry is not None:
-                self.spool.done(entry)
+                try:
+                    self.spool.done(entry)
+                except NotRemoved as exc:
+                    self.feedback.tell("warning", str(exc))
 
     # --- what the user sees ---------------------------------------------------------------
 

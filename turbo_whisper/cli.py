@@ -241,8 +241,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status_without_client(args: argparse.Namespace, why: str) -> int:
-    from turbo_whisper.paths import spool_dir
-    from turbo_whisper.spool import Spool
+    from turbo_whisper.spool import default_spool
 
     settings = _settings(args)
     status = None
@@ -256,7 +255,7 @@ def _status_without_client(args: argparse.Namespace, why: str) -> int:
         if status.phase in (Phase.STARTING, Phase.UNREACHABLE):
             status = EngineStatus(Phase.UNREACHABLE, server.nothing_answers())
 
-    pending = len(Spool(spool_dir()).pending())
+    pending = len(default_spool().pending())
     if args.json:
         _say_json({"ok": False, "running": False, "error": why, "pending": pending,
                    "engine": {"phase": status.phase.value, "detail": status.detail,
@@ -324,12 +323,11 @@ def _retry_here(args: argparse.Namespace) -> int:
     from turbo_whisper.daemon import NoRecorder, build_daemon
     from turbo_whisper.feedback import Feedback
     from turbo_whisper.output import Clipboard
-    from turbo_whisper.paths import spool_dir
-    from turbo_whisper.spool import Spool
+    from turbo_whisper.spool import default_spool
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
-    spool = Spool(spool_dir())
+    spool = default_spool()
     if not spool.pending():
         print("No recordings are waiting.")
         return 0
