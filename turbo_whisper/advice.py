@@ -69,7 +69,8 @@ def _tried(refusals: list[tuple[Path, OSError]]) -> str:
 def not_kept(refusals: list[tuple[Path, OSError]]) -> str:
     """No folder took the recording: where it was tried, and what that means."""
     return (f"The recording could not be saved in {_tried(refusals)}: it is only in memory, "
-            f"sent from there, and lost if the client stops. {_FREE}")
+            "sent from there, and lost if the client stops. Free some disk space or fix the "
+            "folders' permissions.")
 
 
 def kept_elsewhere(spool: Path, folder: Path, why: str) -> str:

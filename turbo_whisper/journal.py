@@ -54,7 +54,12 @@ class Journal:
         self._index = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one writer at a time: the thread, or the final flush
-        os.pwrite(self._fd, _HEADER.pack(_MAGIC, source.samplerate, 0, 0), 0)
+        try:
+            os.pwrite(self._fd, _HEADER.pack(_MAGIC, source.samplerate, 0, 0), 0)
+        except OSError:  # a full disk: an empty file would look like a damaged journal later
+            self._close_fd()
+            path.unlink(missing_ok=True)
+            raise
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
         self._thread.start()
 
@@ -78,7 +83,7 @@ class Journal:
                 os.fsync(self._fd)
             except OSError as exc:  # a full disk: the recording is still in memory
                 log.warning("The recording in progress cannot be written to disk (%s); it "
-                            "is kept in memory, and lost if the client crashes.", exc)
+                            "goes on in memory only, and is lost if the client crashes.", exc)
                 self._close_fd()
 
     def mark_spooled(self, frames: int, next_part: int) -> None:
@@ -114,7 +119,7 @@ def begin(spool: Spool, source: object, name: str) -> Journal | None:
         return Journal(private_dir(spool.directory) / f"{name}{SUFFIX}", source)  # type: ignore[arg-type]
     except OSError as exc:
         log.warning("The recording cannot be written to disk while it is made (%s); it is "
-                    "kept in memory until it stops.", exc)
+                    "in memory only until it stops.", exc)
         return None
 
 

@@ -199,11 +199,16 @@ class Spool:
             try:
                 fd = os.open(private_dir(folder) / note.name,
                              os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                refusals.append(exc)
+                continue
+            try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(text.encode("utf-8"))
                 return note
-            except OSError as exc:
+            except OSError as exc:  # a full disk: an empty note would say nothing true
                 refusals.append(exc)
+                note.unlink(missing_ok=True)
         raise refusals[0]
 
     def _forget_notes(self, name: str) -> None:
