@@ -110,7 +110,8 @@ def test_a_recording_delivered_onto_a_read_only_disk_is_told_so_and_never_copied
     port, url = down_server_url()
     run = client(url, XDG_STATE_HOME=str(state)).start()
     dictate(run, pulse, speech(REPORT))
-    run.wait(lambda: len(audio_in(spool)) == 1, 20, "the recording in the spool")
+    run.wait(lambda: len(audio_in(spool)) == 1 and not list(spool.glob("*.rec")), 20,
+             "the recording in the spool, and its journal closed and gone")
     disks.read_only(state)
     set_clipboard(xvfb, "marker before the server")
     servers.on_port(port)

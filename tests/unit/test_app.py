@@ -439,3 +439,58 @@ def test_a_kill_between_noting_the_delivery_and_the_clipboard_never_sends_it_twi
     saved = list((tmp_path / "undelivered").glob("*.txt"))
     assert [path.read_text() for path in saved] == ["clip 6"]
     again.shutdown()
+
+
+# --------------------------------------------------------------------------- full and read-only disks
+
+
+def test_a_recording_no_folder_takes_is_never_called_kept_and_its_loss_is_told_at_exit(
+        tmp_path, caplog):
+    (tmp_path / "spool").write_text("a file where the folder should be")
+    engine = ScriptedEngine(ready_after=60)
+    app = make(tmp_path, ListRecorder(speech(seconds=1.5, marker=4)), engine)
+    with caplog.at_level(logging.INFO, logger="turbo_whisper"):
+        dictate(app)
+        app.shutdown(grace=1.0)
+    assert "only in memory" in caplog.text and "kept" not in caplog.text
+    lost = [r for r in caplog.records if "is lost now" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelno == logging.ERROR
+    assert "1.5 s of audio" in lost[0].getMessage()
+
+
+def test_a_recording_only_in_memory_is_written_at_exit_once_its_folder_takes_it(tmp_path,
+                                                                               caplog):
+    blocker = tmp_path / "spool"
+    blocker.write_text("a file where the folder should be")
+    app = make(tmp_path, ListRecorder(speech(marker=4)), ScriptedEngine(ready_after=60))
+    dictate(app)
+    blocker.unlink()
+    app.shutdown(grace=1.0)
+    assert len(app.spool.pending()) == 1 and "now kept in" in caplog.text
+
+
+class ReadOnlySpool(Spool):
+    """A spool whose delivered files cannot be removed, as on a disk remounted read-only."""
+
+    def done(self, entry):
+        import errno
+
+        from turbo_whisper.spool import NotRemoved
+
+        self._delivered.add(entry.name)
+        raise NotRemoved(entry, OSError(errno.EROFS, "Read-only file system"))
+
+
+def test_a_delivered_recording_that_cannot_be_removed_is_told_as_delivered_and_not_resent(
+        tmp_path, caplog):
+    output = ListOutput()
+    app = Dictation(Settings(), ListRecorder(speech(marker=6)), ScriptedEngine(),
+                    ReadOnlySpool(tmp_path / "spool"), output)
+    app.start()
+    dictate(app)
+    wait_for(lambda: "could not be removed" in caplog.text)
+    assert "was delivered" in caplog.text and "could not be sent" not in caplog.text
+    app.request("retry")
+    time.sleep(0.3)
+    assert output.texts == ["clip 6"]
+    app.shutdown()
