@@ -57,6 +57,11 @@ def fate_of(kept_on_disk: bool, fate: Fate) -> Fate:
     return fate if kept_on_disk else Fate.IN_MEMORY
 
 
+def fate_words(kept_on_disk: bool, fate: Fate) -> str:
+    """What became of the recording, in one sentence."""
+    return _FATE[fate_of(kept_on_disk, fate)]
+
+
 def reason(error: OSError) -> str:
     """A few words for why a folder refused a file: "read-only", "disk full", ..."""
     return _WHY.get(error.errno or 0, "") or error.strerror or str(error)
@@ -91,6 +96,11 @@ def still_there(recordings: list[Path]) -> str:
     return (f"{len(recordings)} recording(s) whose transcript was already delivered are "
             f"still in {folders}, which cannot be written (read-only?); they are not sent "
             "again, and are removed once the folder can be written.")
+
+
+def in_memory_now(count: int) -> str:
+    return (f"{count} recording(s) only in memory (no folder could take them): lost if the "
+            "client stops before they are transcribed.")
 
 
 def kept_at_exit(folder: Path, seconds: float) -> str:

@@ -546,7 +546,7 @@ class Dictation:
             except Exception:  # the worker must outlive any one recording
                 log.exception("Unexpected error while sending a recording")
                 self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
-                                   "the log); it is kept and `turbo-whisper retry` sends it again.")
+                                   "the log). " + advice.fate_words(job.entry is not None, Fate.HELD))
                 self._hold(job)
             with self._lock:
                 self._current = None
@@ -685,8 +685,8 @@ class Dictation:
                     return
                 job.wordless = True
                 self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
-                                   "of clearly audible audio; nothing was copied. The recording is "
-                                   "kept; `turbo-whisper retry` sends it again.")
+                                   "of clearly audible audio; nothing was copied. "
+                                   + advice.fate_words(job.entry is not None, Fate.HELD))
                 self._hold(job)
                 return
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
@@ -853,10 +853,13 @@ class Dictation:
                 parts.append(self._progress_detail)
         else:
             parts.append(engine.detail)
-        kept = len(self._held) + len(self._cold)
-        if pending - kept:
-            parts.append(f"{pending - kept} recording(s) waiting to be transcribed.")
+        held = self._held + self._cold
+        kept = sum(job.entry is not None for job in held)
+        if pending - len(held):
+            parts.append(f"{pending - len(held)} recording(s) waiting to be transcribed.")
         if kept:
             parts.append(f"{kept} recording(s) kept after an error; `turbo-whisper retry` "
                          "sends them.")
+        if self._in_memory:
+            parts.append(advice.in_memory_now(len(self._in_memory)))
         return " ".join(parts)

@@ -494,3 +494,12 @@ def test_a_delivered_recording_that_cannot_be_removed_is_told_as_delivered_and_n
     time.sleep(0.3)
     assert output.texts == ["clip 6"]
     app.shutdown()
+
+
+def test_status_says_a_recording_is_only_in_memory(tmp_path):
+    (tmp_path / "spool").write_text("a file where the folder should be")
+    app = make(tmp_path, ListRecorder(speech(marker=4)), ScriptedEngine(ready_after=60))
+    dictate(app)
+    message = app.snapshot()["message"]
+    assert "1 recording(s) only in memory" in message and "kept" not in message, message
+    app.shutdown(grace=1.0)
