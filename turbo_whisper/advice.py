@@ -12,6 +12,7 @@ import errno
 from pathlib import Path
 
 from turbo_whisper.errors import Reason, ServerError
+from turbo_whisper.paths import runtime_dir
 
 
 class Fate(enum.Enum):
@@ -79,8 +80,12 @@ def not_kept(refusals: list[tuple[Path, OSError]]) -> str:
 
 
 def kept_elsewhere(spool: Path, folder: Path, why: str) -> str:
+    """The spool refused a recording that another folder took: which, and for how long."""
+    fleeting = folder.is_relative_to(runtime_dir())
+    until = " (a folder emptied at logout: it is lost if the client does not send it before)"
     return (f"The spool folder {spool} cannot take the recording ({why}); it is kept in "
-            f"{folder} instead, and sent from there like any other. {_FREE}")
+            f"{folder} instead{until if fleeting else ''}, and sent from there like any "
+            f"other. {_FREE}")
 
 
 def not_removed(folder: Path, error: OSError) -> str:

@@ -31,3 +31,10 @@ def test_a_delivered_recording_that_stays_is_reported_as_delivered():
 def test_what_is_lost_at_exit_says_how_much():
     words = advice.lost_at_exit(3.25, 1, [(Path("/spool"), OSError(errno.ENOSPC, "No space"))])
     assert "3.2 s of audio" in words and "is lost" in words and "/spool (disk full)" in words
+
+
+def test_a_recording_kept_in_the_runtime_dir_is_said_to_last_until_logout(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    runtime = tmp_path / "run" / "turbo-whisper" / "spool"
+    assert "emptied at logout" in advice.kept_elsewhere(Path("/s"), runtime, "disk full")
+    assert "logout" not in advice.kept_elsewhere(Path("/s"), tmp_path / "cache", "disk full")
