@@ -384,8 +384,8 @@ class Dictation:
         except SpoolError as exc:
             self.feedback.tell("error", str(exc))
         if entry is not None and entry.refused:
-            self.feedback.tell("warning", advice.kept_elsewhere(
-                self.spool.directory, entry.path.parent, entry.refused))
+            self.feedback.tell("warning", advice.kept_elsewhere(  # notified once a dictation
+                self.spool.directory, entry.path.parent, entry.refused), notify=final)
         if final:
             self._drop_journal()
         return entry

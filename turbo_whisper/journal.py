@@ -158,16 +158,16 @@ def _recover_one(spool: Spool, path: Path, keep: Callable[[np.ndarray, int], boo
     body = data[_HEADER.size:]
     samples = np.frombuffer(body[: len(body) - len(body) % 2], dtype="<i2")
     name = path.stem
-    if spooled or next_part or (spool.directory / f"{name}.p000.wav").exists():
-        # A long dictation: parts up to next_part are in the spool; parts written after
-        # the header's last update are there too.
-        while (spool.directory / f"{name}.p{next_part:03d}.wav").exists():
-            spooled += _wav_frames(spool.directory / f"{name}.p{next_part:03d}.wav")
+    if spooled or next_part or spool.find(f"{name}.p000"):
+        # A long dictation: parts up to next_part are in the spool (or its fallback places);
+        # parts written after the header's last update are there too.
+        while part := spool.find(f"{name}.p{next_part:03d}"):
+            spooled += _wav_frames(part)
             next_part += 1
         name = f"{name}.p{next_part:03d}"
     rest = samples[spooled:]
     made = None
-    if not (spool.directory / f"{name}.wav").exists() and len(rest) and keep(rest, rate):
+    if not spool.find(name) and len(rest) and keep(rest, rate):
         write_private(spool.directory / f"{name}.wav", encode_wav(rest, rate))
         made = Recovered(name, len(rest) / rate)
     path.unlink()

@@ -255,6 +255,11 @@ class Spool:
             self._forget_notes(note.stem)
         return staying
 
+    def find(self, name: str) -> Path | None:
+        """The WAV file of the recording `name`, in whichever place holds it."""
+        return next((path for path in self._files_of(name, group=False)
+                     if path.suffix == ".wav"), None)
+
     def _files_of(self, name: str, group: bool) -> list[Path]:
         """The audio files named `name` in every place; with `group`, every part of its
         dictation too."""
