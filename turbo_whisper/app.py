@@ -804,12 +804,15 @@ class Dictation:
         earlier = self._group_entries.pop(job.group, []) if job.group else []
         with self._lock:
             self._in_memory = [other for other in self._in_memory if other is not job]
+        stuck = None  # said once for a long dictation, not once for each of its parts
         for entry in [*earlier, job.entry]:
             if entry is not None:
                 try:
                     self.spool.done(entry)
                 except NotRemoved as exc:
-                    self.feedback.tell("warning", str(exc))
+                    stuck = exc
+        if stuck is not None:
+            self.feedback.tell("warning", str(stuck))
 
     # --- what the user sees ---------------------------------------------------------------
 
