@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import history, journal, last
+from turbo_whisper import advice, history, journal, last
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -38,6 +38,8 @@ from turbo_whisper.delivery import Outcome, decide
 from turbo_whisper.errors import (
     ClipboardError,
     DeviceError,
+    NotKept,
+    NotRemoved,
     ServerError,
     SpoolError,
     TurboWhisperError,
@@ -175,6 +177,7 @@ class Dictation:
         self._parts = Parts()
         self._cue_echo = CueEraser(lambda rate: cue_samples("start", rate=rate))
         self._journal: journal.Journal | None = None  # the recording in progress, on disk
+        self._in_memory: list[Job] = []  # no folder took them: saved once more at shutdown
         self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
         self._batch = Batch()
@@ -213,6 +216,9 @@ class Dictation:
 
     def _recover(self) -> None:
         """Finish what a crash interrupted: recordings half made, files half renamed."""
+        staying = self.spool.settle_delivered()
+        if staying:
+            self.feedback.tell("warning", advice.still_there(staying))
         for saved in self.spool.settle_sent():
             self.feedback.tell("warning", "A transcript was being delivered when the client "
                                "stopped; it may not have reached the clipboard, so it is not "
@@ -244,7 +250,22 @@ class Dictation:
         self.book.close()
         for thread in self._threads:
             thread.join(timeout=grace)
+        self._save_in_memory()
         self.engine.close()
+
+    def _save_in_memory(self) -> None:
+        """A last try to write what exists only in memory; say plainly what is lost."""
+        lost, refusals = [], []
+        for job in self._in_memory:
+            try:
+                entry = self.spool.put(job.wav)
+            except NotKept as exc:
+                lost.append(job.seconds)
+                refusals = exc.refusals
+                continue
+            self.feedback.tell("warning", advice.kept_at_exit(entry.path.parent, job.seconds))
+        if lost:
+            self.feedback.tell("error", advice.lost_at_exit(sum(lost), len(lost), refusals))
 
     def send_pending_now(self) -> int:
         """Send every kept recording from this thread, in order; return how many are left."""
@@ -361,6 +382,9 @@ class Dictation:
             entry = self.spool.put(wav, name)
         except SpoolError as exc:
             self.feedback.tell("error", str(exc))
+        if entry is not None and entry.refused:
+            self.feedback.tell("warning", advice.kept_elsewhere(  # notified once a dictation
+                self.spool.directory, entry.path.parent, entry.refused), notify=final)
         if final:
             self._drop_journal()
         return entry
@@ -439,7 +463,7 @@ class Dictation:
 
     def _finish_recording_for_shutdown(self) -> None:
         if self._state is State.RECORDING:
-            log.info("Stopping: the recording in progress is kept.")
+            log.info("Stopping: the recording in progress is saved first.")
             self._stop_recording()
 
     def _take(self, recording: Recording) -> None:
@@ -513,6 +537,10 @@ class Dictation:
                 self._told_waiting = True
                 self.feedback.tell("info", "The recording is kept; it is transcribed once the "
                                    f"server is ready ({self.engine.status.detail}).")
+        if job.entry is None:
+            with self._lock:
+                if all(other is not job for other in self._in_memory):
+                    self._in_memory.append(job)
         self.book.add(job)
 
     def _retry_held(self) -> None:
@@ -559,7 +587,7 @@ class Dictation:
         except Exception:  # the worker must outlive any one recording
             log.exception("Unexpected error while sending a recording")
             self.feedback.tell("error", "A recording could not be sent (unexpected error, see "
-                               "the log); it is kept and `turbo-whisper retry` sends it again.")
+                               "the log). " + advice.fate_words(job.entry is not None, Fate.HELD))
             self._hold(job)
         finally:
             self.book.finish(job)
@@ -574,7 +602,9 @@ class Dictation:
             return True
         except ServerError as exc:
             if not self._stopping.is_set():
-                self.feedback.tell("error", failure_words(exc, Fate.WAITING))
+                with self._lock:
+                    on_disk = not self._in_memory
+                self.feedback.tell("error", failure_words(exc, advice.fate_of(on_disk, Fate.WAITING)))
             return False
         finally:
             self._set_work(Work.IDLE)
@@ -641,12 +671,14 @@ class Dictation:
     def _failed(self, job: Job, exc: ServerError) -> None:
         step = after_failure(exc, job.attempts)
         if step is AfterFailure.HOLD:
-            self.feedback.tell("error", failure_words(exc, Fate.HELD))
+            self.feedback.tell("error", failure_words(
+                exc, advice.fate_of(job.entry is not None, Fate.HELD)))
             self._hold(job)
             return
         if step is AfterFailure.SET_ASIDE:
+            fate = advice.fate_of(job.entry is not None, Fate.SET_ASIDE)
             self.feedback.tell("error", f"The server failed {ATTEMPTS} times on a recording of "
-                               f"{job.seconds:.0f} s. {failure_words(exc, Fate.SET_ASIDE)}")
+                               f"{job.seconds:.0f} s. {failure_words(exc, fate)}")
             self._hold(job, Kept.ASIDE, str(exc).strip())
             return
         delay = job.backoff.next()
@@ -654,7 +686,8 @@ class Dictation:
         if step is AfterFailure.AGAIN:  # a failure of this recording: the later ones go first
             job.attempts += 1
             attempt = f" (attempt {job.attempts + 1} of {ATTEMPTS})"
-        self.feedback.tell("warning", f"{failure_words(exc, Fate.SENT_AGAIN)} "
+        fate = advice.fate_of(job.entry is not None, Fate.SENT_AGAIN)
+        self.feedback.tell("warning", f"{failure_words(exc, fate)} "
                            f"Trying again in {delay:.0f} s{attempt}.")
         self.book.retry_later(job, delay, alone=step is AfterFailure.AGAIN)
 
@@ -697,8 +730,8 @@ class Dictation:
         elif decision.outcome is Outcome.HOLD_WORDLESS:
             job.wordless = True
             self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
-                               "of clearly audible audio; nothing was copied. The recording is "
-                               "kept; `turbo-whisper retry` sends it again.")
+                               "of clearly audible audio; nothing was copied. "
+                               + advice.fate_words(job.entry is not None, Fate.HELD))
             self._hold(job)
         elif decision.outcome is Outcome.SET_ASIDE:
             self._set_aside(job)
@@ -786,15 +819,25 @@ class Dictation:
                                f"of audio, and it could not be set aside ({exc}); it stays kept.")
             self._hold(job)
             return
+        with self._lock:
+            self._in_memory = [other for other in self._in_memory if other is not job]
         self.feedback.tell("warning", f"Again no words were recognised in {job.seconds:.0f} s "
                            "of clearly audible audio; nothing was copied. The recording is saved "
                            f"in {folder} to listen to, and is not sent again.")
 
     def _done(self, job: Job) -> None:
         """Forget the delivered recording, and for a long dictation all of its parts."""
+        with self._lock:
+            self._in_memory = [other for other in self._in_memory if other is not job]
+        stuck = None  # said once for a long dictation, not once for each of its parts
         for entry in [*self.book.take_group_entries(job), job.entry]:
             if entry is not None:
-                self.spool.done(entry)
+                try:
+                    self.spool.done(entry)
+                except NotRemoved as exc:
+                    stuck = exc
+        if stuck is not None:
+            self.feedback.tell("warning", str(stuck))
 
     # --- what the user sees ---------------------------------------------------------------
 
@@ -853,6 +896,8 @@ class Dictation:
                          "sends them.")
         if aside:
             parts.append(aside_words(aside))
+        if self._in_memory:
+            parts.append(advice.in_memory_now(len(self._in_memory)))
         return " ".join(parts)
 
 

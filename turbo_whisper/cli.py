@@ -243,8 +243,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status_without_client(args: argparse.Namespace, why: str) -> int:
-    from turbo_whisper.paths import spool_dir
-    from turbo_whisper.spool import Spool
+    from turbo_whisper.spool import default_spool
 
     settings = _settings(args)
     status = None
@@ -258,7 +257,7 @@ def _status_without_client(args: argparse.Namespace, why: str) -> int:
         if status.phase in (Phase.STARTING, Phase.UNREACHABLE):
             status = EngineStatus(Phase.UNREACHABLE, server.nothing_answers())
 
-    spool = Spool(spool_dir())
+    spool = default_spool()
     kept = spool.pending()
     aside = [{"recording": entry.name, "why": reason} for entry in kept
              if (reason := spool.aside_reason(entry)) is not None]
@@ -367,12 +366,11 @@ def _retry_here(args: argparse.Namespace) -> int:
     from turbo_whisper.daemon import NoRecorder, build_daemon
     from turbo_whisper.feedback import Feedback
     from turbo_whisper.output import Clipboard
-    from turbo_whisper.paths import spool_dir
-    from turbo_whisper.spool import Spool
+    from turbo_whisper.spool import default_spool
 
     settings = _settings(args)
     _setup_logging(settings.log_level)
-    spool = Spool(spool_dir())
+    spool = default_spool()
     if not spool.pending():
         print("No recordings are waiting.")
         return 0

@@ -251,10 +251,9 @@ def build_daemon(settings: Settings, *, recorder: Any = None, engine: EngineLike
     if output is None:
         output = build_output(settings, feedback)
     if spool is None:
-        from turbo_whisper.paths import spool_dir
-        from turbo_whisper.spool import Spool
+        from turbo_whisper.spool import default_spool
 
-        spool = Spool(spool_dir())
+        spool = default_spool()
     app = Dictation(settings, recorder, engine or build_engine(settings), spool, output,
                     feedback, progress=container_progress(settings) if progress else None)
     if hasattr(recorder, "on_limit"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 
 class TurboWhisperError(Exception):
@@ -59,6 +60,23 @@ class ClipboardError(TurboWhisperError):
 
 class SpoolError(TurboWhisperError):
     """A recording could not be kept on disk."""
+
+
+class NotKept(SpoolError):
+    """No folder could take a recording: it exists only in memory. `refusals` holds each
+    folder tried, with the error it gave."""
+
+    def __init__(self, message: str, refusals: list[tuple[Path, OSError]]):
+        super().__init__(message)
+        self.refusals = refusals
+
+
+class NotRemoved(SpoolError):
+    """A delivered recording's file could not be removed; it is remembered as delivered."""
+
+    def __init__(self, message: str, name: str):
+        super().__init__(message)
+        self.name = name
 
 
 class HotkeyError(TurboWhisperError):

@@ -54,7 +54,12 @@ class Journal:
         self._index = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one writer at a time: the thread, or the final flush
-        os.pwrite(self._fd, _HEADER.pack(_MAGIC, source.samplerate, 0, 0), 0)
+        try:
+            os.pwrite(self._fd, _HEADER.pack(_MAGIC, source.samplerate, 0, 0), 0)
+        except OSError:  # a full disk: an empty file would look like a damaged journal later
+            self._close_fd()
+            path.unlink(missing_ok=True)
+            raise
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
         self._thread.start()
 
@@ -78,7 +83,7 @@ class Journal:
                 os.fsync(self._fd)
             except OSError as exc:  # a full disk: the recording is still in memory
                 log.warning("The recording in progress cannot be written to disk (%s); it "
-                            "is kept in memory, and lost if the client crashes.", exc)
+                            "goes on in memory only, and is lost if the client crashes.", exc)
                 self._close_fd()
 
     def mark_spooled(self, frames: int, next_part: int) -> None:
@@ -114,7 +119,7 @@ def begin(spool: Spool, source: object, name: str) -> Journal | None:
         return Journal(private_dir(spool.directory) / f"{name}{SUFFIX}", source)  # type: ignore[arg-type]
     except OSError as exc:
         log.warning("The recording cannot be written to disk while it is made (%s); it is "
-                    "kept in memory until it stops.", exc)
+                    "in memory only until it stops.", exc)
         return None
 
 
@@ -153,16 +158,16 @@ def _recover_one(spool: Spool, path: Path, keep: Callable[[np.ndarray, int], boo
     body = data[_HEADER.size:]
     samples = np.frombuffer(body[: len(body) - len(body) % 2], dtype="<i2")
     name = path.stem
-    if spooled or next_part or (spool.directory / f"{name}.p000.wav").exists():
-        # A long dictation: parts up to next_part are in the spool; parts written after
-        # the header's last update are there too.
-        while (spool.directory / f"{name}.p{next_part:03d}.wav").exists():
-            spooled += _wav_frames(spool.directory / f"{name}.p{next_part:03d}.wav")
+    if spooled or next_part or spool.find(f"{name}.p000"):
+        # A long dictation: parts up to next_part are in the spool (or its fallback places);
+        # parts written after the header's last update are there too.
+        while part := spool.find(f"{name}.p{next_part:03d}"):
+            spooled += _wav_frames(part)
             next_part += 1
         name = f"{name}.p{next_part:03d}"
     rest = samples[spooled:]
     made = None
-    if not (spool.directory / f"{name}.wav").exists() and len(rest) and keep(rest, rate):
+    if not spool.find(name) and len(rest) and keep(rest, rate):
         write_private(spool.directory / f"{name}.wav", encode_wav(rest, rate))
         made = Recovered(name, len(rest) / rate)
     path.unlink()

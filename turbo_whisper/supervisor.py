@@ -185,4 +185,7 @@ class RunMarker:
 
     def end(self) -> None:
         """The client stops cleanly."""
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:  # a read-only disk: the next start will think it crashed
+            log.warning("Cannot note the clean stop in %s (%s).", self.path, exc)

@@ -12,7 +12,7 @@ import soundfile
 import turbo_whisper.app as app_module
 import turbo_whisper.jobs as jobs_module
 import turbo_whisper.parts as parts_module
-from turbo_whisper import last
+from turbo_whisper import advice, last
 from turbo_whisper.app import Dictation, Event
 from turbo_whisper.audio import Recording, decode_wav
 from turbo_whisper.config import Settings
@@ -570,3 +570,68 @@ def test_the_sending_thread_outlives_an_unexpected_error_while_waiting_for_the_s
     assert len(errors) == 1 and errors[0].exc_info is not None  # one line, with the traceback
     assert "NoneType" in caplog.text
     app.shutdown()
+
+
+# --------------------------------------------------------------------------- full and read-only disks
+
+
+def test_a_recording_no_folder_takes_is_never_called_kept_and_its_loss_is_told_at_exit(
+        tmp_path, caplog):
+    (tmp_path / "spool").write_text("a file where the folder should be")
+    engine = ScriptedEngine(ready_after=60)
+    app = make(tmp_path, ListRecorder(speech(seconds=1.5, marker=4)), engine)
+    with caplog.at_level(logging.INFO, logger="turbo_whisper"):
+        dictate(app)
+        app.shutdown(grace=1.0)
+    assert "only in memory" in caplog.text and "kept" not in caplog.text
+    lost = [r for r in caplog.records if "is lost now" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelno == logging.ERROR
+    assert "1.5 s of audio" in lost[0].getMessage()
+
+
+def test_a_recording_only_in_memory_is_written_at_exit_once_its_folder_takes_it(tmp_path,
+                                                                               caplog):
+    blocker = tmp_path / "spool"
+    blocker.write_text("a file where the folder should be")
+    app = make(tmp_path, ListRecorder(speech(marker=4)), ScriptedEngine(ready_after=60))
+    dictate(app)
+    blocker.unlink()
+    app.shutdown(grace=1.0)
+    assert len(app.spool.pending()) == 1 and "now kept in" in caplog.text
+
+
+class ReadOnlySpool(Spool):
+    """A spool whose delivered files cannot be removed, as on a disk remounted read-only."""
+
+    def done(self, entry):
+        import errno
+
+        from turbo_whisper.errors import NotRemoved
+
+        self._delivered.add(entry.name)
+        refused = OSError(errno.EROFS, "Read-only file system")
+        raise NotRemoved(advice.not_removed(entry.path.parent, refused), entry.name)
+
+
+def test_a_delivered_recording_that_cannot_be_removed_is_told_as_delivered_and_not_resent(
+        tmp_path, caplog):
+    output = ListOutput()
+    app = Dictation(Settings(), ListRecorder(speech(marker=6)), ScriptedEngine(),
+                    ReadOnlySpool(tmp_path / "spool"), output)
+    app.start()
+    dictate(app)
+    wait_for(lambda: "could not be removed" in caplog.text)
+    assert "was delivered" in caplog.text and "could not be sent" not in caplog.text
+    app.request("retry")
+    time.sleep(0.3)
+    assert output.texts == ["clip 6"]
+    app.shutdown()
+
+
+def test_status_says_a_recording_is_only_in_memory(tmp_path):
+    (tmp_path / "spool").write_text("a file where the folder should be")
+    app = make(tmp_path, ListRecorder(speech(marker=4)), ScriptedEngine(ready_after=60))
+    dictate(app)
+    message = app.snapshot()["message"]
+    assert "1 recording(s) only in memory" in message and "kept" not in message, message
+    app.shutdown(grace=1.0)

@@ -130,3 +130,32 @@ def test_a_delivery_cut_short_is_not_sent_again_and_its_text_is_kept(tmp_path):
     assert [path.read_text() for path in saved] == ["the whole dictation"]
     write_private(spool.directory / "0008.wav", encode_wav(loud(1.0), RATE))
     assert spool.settle_sent() == [] and [e.name for e in spool.pending()] == ["0008"]
+
+
+def test_parts_a_full_spool_passed_to_a_fallback_place_are_not_recovered_again(tmp_path):
+    spool = Spool(tmp_path / "spool", fallbacks=(tmp_path / "cache",))
+    source = Blocks()
+    kept = journal.begin(spool, source, "0009")
+    whole = loud(3.0)
+    source.add(whole)
+    wait_until_on_disk(kept.path, len(whole))
+    Spool(tmp_path / "cache").put(encode_wav(whole[: 2 * RATE], RATE), "0009.p000")
+    recovered = journal.recover(spool, always)  # a kill came before the part's mark
+    assert [r.name for r in recovered] == ["0009.p001"]
+    rest, _ = decode_wav((spool.directory / "0009.p001.wav").read_bytes())
+    assert np.array_equal(rest, whole[2 * RATE:])
+
+
+def test_a_journal_that_a_full_disk_cuts_at_its_start_leaves_no_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    spool = Spool(tmp_path / "spool")
+    spool.directory.mkdir()
+    monkeypatch.setattr(os, "pwrite", full)
+    assert journal.begin(spool, Blocks(), "0010") is None
+    monkeypatch.undo()
+    assert list(spool.directory.iterdir()) == []
