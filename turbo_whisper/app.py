@@ -740,7 +740,7 @@ class Dictation:
 
     def _copy(self, job: Job, words: str) -> None:
         together, count = self._batch.add(words, job.waited,
-                                          job.waited and self.book.more_waited())
+                                          job.waited and self.book.more_waited(), job.order)
         self._remember(together)
         log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
         self._mark_sent(job, words)

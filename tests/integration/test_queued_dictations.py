@@ -18,5 +18,5 @@ def test_two_dictations_made_during_a_cold_start_are_joined_in_order(
     run.wait_log("is transcribed once the server is ready", timeout=10)
     text = clipboard_with(xvfb, "report", run, timeout=90)
     first, second = text.lower().index("morning"), text.lower().index("report")
-    assert first < second and "\n" in text[first:second]
+    assert first < second and "\n" in text[first:second], run.log()[-4000:]
     run.wait_log("2 dictations, in order", timeout=10)

@@ -117,6 +117,21 @@ def test_a_response_slower_than_the_timeout_is_abandoned_and_sent_again(fault_se
     assert_delivered_once(dictation)
 
 
+def test_a_server_trickling_its_answer_is_abandoned_at_the_deadline_and_sent_again(
+        fault_server, speech, dictation):
+    # A byte a second never trips the read timeout; the whole request's deadline ends it:
+    # 5 s to connect, request_timeout 1 s, and one second of upload per second of audio.
+    ready(dictation, fault_server, speech, request_timeout=1.0)
+    fault_server.fault("trickle")
+    started = time.monotonic()
+    dictation.dictate()
+    line = dictation.wait_log("did not answer in time", timeout=30, level=logging.WARNING)
+    assert time.monotonic() - started < 25, line  # the trickle alone takes ten minutes
+    assert len(dictation.kept()) == 1
+    assert_delivered_once(dictation)
+    assert "trickled" not in dictation.output.texts[0]
+
+
 # --------------------------------------------------------------------------- readiness answers
 
 

@@ -66,7 +66,7 @@ DEFAULT_KEEPALIVE_SECONDS = 5.0
 REQUEST_READ_SECONDS = 60.0
 FAULT_PATTERN = re.compile(
     r"^(status:[1-5]\d\d|html|malformed|empty|slow:\d+(\.\d+)?|reset|die|huge"
-    r"|echo-auth|controls|controls-error|ps-null|ps-deep)$"
+    r"|echo-auth|controls|controls-error|ps-null|ps-deep|trickle)$"
 )
 START_TIME = int(time.time())
 
@@ -957,6 +957,8 @@ class App:
         if name == "slow":
             time.sleep(float(argument))
             return None
+        if name == "trickle":
+            return trickle_reply()
         if name == "reset":
             raise ResetConnection()
         if name == "die":
@@ -997,6 +999,22 @@ HTML_ERROR_PAGE = (
     "<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
+
+
+TRICKLED_TEXT = "trickled answer"
+
+
+def trickle_reply() -> Reply:
+    """A well-formed transcript sent one byte a second, padded so that it takes ten minutes:
+    every read gets a byte well within any read timeout."""
+    body = json.dumps({"text": TRICKLED_TEXT}).encode()[:-1] + b" " * 600 + b"}"
+
+    def chunks():
+        for position in range(len(body)):
+            yield body[position:position + 1]
+            time.sleep(1.0)
+
+    return Reply(200, chunks=chunks(), length=len(body))
 
 
 def huge_reply() -> Reply:

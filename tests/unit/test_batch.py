@@ -15,3 +15,9 @@ def test_a_dictation_that_did_not_wait_stands_alone():
     batch = Batch()
     batch.add("kept", waited=True, more=True)
     assert batch.add("fresh", waited=False, more=True) == ("fresh", 1)
+
+
+def test_a_recording_sent_again_after_a_failure_takes_its_place_in_the_text():
+    batch = Batch()
+    assert batch.add("second", waited=True, more=True, order=2) == ("second", 1)
+    assert batch.add("first", waited=True, more=False, order=1) == ("first\nsecond", 2)
