@@ -283,7 +283,11 @@ class Spool:
             if marker.stem in delivered:
                 continue  # delivered for certain: settle_delivered removes it
             entry = SpoolEntry(marker.with_suffix(".wav"))
-            kept.append(self.keep_text(entry, marker.read_text(encoding="utf-8")))
+            transcript = marker.read_text(encoding="utf-8", errors="replace")
+            if not transcript:  # killed before the note was written: nothing was delivered
+                marker.unlink(missing_ok=True)
+                continue
+            kept.append(self.keep_text(entry, transcript))
             for audio in self._files_of(entry.name, group=True):
                 try:
                     audio.unlink()

@@ -454,7 +454,7 @@ def test_a_kill_between_noting_the_delivery_and_the_clipboard_never_sends_it_twi
     monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the "killed" worker
     app = make(tmp_path, ListRecorder(speech(marker=6)), ScriptedEngine(), KilledAtTheClipboard())
     dictate(app)
-    wait_for(lambda: list((tmp_path / "spool").glob("*.sent")))
+    wait_for(lambda: any(note.read_text() for note in (tmp_path / "spool").glob("*.sent")))
     assert len(Spool(tmp_path / "spool").pending()) == 1  # the recording is still there
     output = ListOutput()
     again = make(tmp_path, ListRecorder(), ScriptedEngine(), output)

@@ -147,6 +147,15 @@ def test_an_interrupted_delivery_noted_in_a_fallback_place_is_not_sent_again(tmp
     assert not entry.path.exists() and spool.pending() == []
 
 
+def test_a_delivery_note_a_kill_left_empty_means_nothing_was_delivered_and_it_is_sent(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    entry = spool.put(b"audio")
+    (tmp_path / "spool" / f"{entry.name}.sent").write_bytes(b"")  # killed before the text
+    restarted = Spool(tmp_path / "spool")
+    assert restarted.settle_sent() == []
+    assert restarted.pending() == [entry] and not list((tmp_path / "spool").glob("*.sent"))
+
+
 def test_undelivered_text_goes_next_to_a_fallback_place_when_the_spool_disk_refuses(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
