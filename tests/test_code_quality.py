@@ -73,3 +73,12 @@ def test_every_error_class_of_the_package_is_in_errors_py():
                 in bases for base in node.bases)
     ]
     assert not elsewhere, "define error classes in turbo_whisper/errors.py:\n" + "\n".join(elsewhere)
+
+
+def test_no_two_test_modules_share_a_name():
+    # The tiers are folders without __init__.py: pytest refuses to collect a second module of
+    # the same name, and the whole run stops at collection.
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}
