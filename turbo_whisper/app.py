@@ -56,6 +56,7 @@ from turbo_whisper.jobs import (
     jobs_from_entries,
 )
 from turbo_whisper.parts import Parts
+from turbo_whisper.progress import ProgressWatcher
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
@@ -63,8 +64,6 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
-PROGRESS_EVERY_SECONDS = 10.0
-PROGRESS_NOTIFY_SECONDS = 60.0  # a progress note on the desktop at most this often
 TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
 TROUBLE_WAIT = 1.0  # after an unexpected error, the worker waits this long (doubling) and goes on
 EARLIER_PART_ASIDE = "an earlier part of the same dictation was set aside"
@@ -162,9 +161,8 @@ class Dictation:
         self.spool = spool
         self.output = output
         self.feedback = feedback or Feedback(notifications=False)
-        self._progress = progress  # e.g. the server container's download progress
-        self._progress_detail = ""
-        self._progress_thread: threading.Thread | None = None
+        # e.g. the server container's download progress, while the server is not ready
+        self._progress = ProgressWatcher(progress, lambda: self.engine.ready, self.feedback)
         self._events: queue.Queue[tuple[Event, Any, Answer | None]] = queue.Queue()
         self.book = Book()  # the recordings not yet delivered, and what comes next
         self._trouble = Backoff(start=TROUBLE_WAIT, factor=2.0, cap=30.0)  # worker's errors
@@ -246,6 +244,7 @@ class Dictation:
         except queue.Empty:
             log.warning("The controller did not stop in time.")
         self._stopping.set()
+        self._progress.stop()
         self.engine.cancel()
         self.book.close()
         for thread in self._threads:
@@ -595,7 +594,7 @@ class Dictation:
     def _wait_for_engine(self) -> bool:
         if self.engine.ready:
             return True
-        self._watch_progress()
+        self._progress.start()
         self._set_work(Work.WAITING, self.engine.status.detail)
         try:
             self.engine.wait_until_ready(self._on_engine_status)
@@ -608,30 +607,6 @@ class Dictation:
             return False
         finally:
             self._set_work(Work.IDLE)
-
-    def _watch_progress(self) -> None:
-        """While the server is not ready, report what its container says every few seconds."""
-        if self._progress is None or (self._progress_thread and self._progress_thread.is_alive()):
-            return
-        self._progress_thread = threading.Thread(target=self._progress_loop, name="progress",
-                                                 daemon=True)
-        self._progress_thread.start()
-
-    def _progress_loop(self) -> None:
-        assert self._progress is not None
-        notified = time.monotonic()  # the phase change itself was just notified
-        while not self._stopping.wait(PROGRESS_EVERY_SECONDS) and not self.engine.ready:
-            status = self._progress()
-            detail = status.detail if status is not None else ""
-            if detail and detail != self._progress_detail:
-                # The log gets every step; the desktop a progress note a minute at most.
-                due = time.monotonic() - notified >= PROGRESS_NOTIFY_SECONDS
-                notified = time.monotonic() if due else notified
-                self.feedback.tell("info", detail, notify=due)
-            with self._lock:
-                self._progress_detail = detail
-        with self._lock:
-            self._progress_detail = ""
 
     def _on_engine_status(self, status: EngineStatus) -> None:
         """Log every step; notify it while recordings wait, and "ready" after such a wait."""
@@ -885,8 +860,9 @@ class Dictation:
             parts.append(self._work_detail)
         elif self._work is Work.WAITING:
             parts.append(f"Waiting for the server: {self._work_detail}")
-            if self._progress_detail:
-                parts.append(self._progress_detail)
+            progress = self._progress.detail
+            if progress:
+                parts.append(progress)
         else:
             parts.append(engine.detail)
         if counts.queued:
