@@ -251,7 +251,9 @@ class Dictation:
     def _save_in_memory(self) -> None:
         """A last try to write what exists only in memory; say plainly what is lost."""
         lost, refusals = [], []
-        for job in self._in_memory:
+        with self._lock:  # a worker that did not stop in time may still deliver one
+            in_memory = list(self._in_memory)
+        for job in in_memory:
             try:
                 entry = self.spool.put(job.wav)
             except NotKept as exc:
