@@ -5,7 +5,8 @@ Threads: the hotkey listener, the control socket and the audio callback only pos
 owns every network and clipboard call. The recordings between them are in the book
 (jobs.py), which tells the worker what comes next: in the order they were recorded, except
 that one the server keeps failing lets the later ones go first. What becomes of a transcript
-is decided in delivery.py, how a long dictation is cut in parts.py.
+is decided in delivery.py and handed over (clipboard, spool) in handover.py, how a long
+dictation is cut in parts.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from turbo_whisper import advice, history, journal, last
+from turbo_whisper import advice, journal
 from turbo_whisper.advice import Fate, failure_words
 from turbo_whisper.audio import (
     Recording,
@@ -31,20 +32,18 @@ from turbo_whisper.audio import (
     flac_problem,
     loudest_dbfs,
 )
-from turbo_whisper.batch import Batch
 from turbo_whisper.config import Settings
 from turbo_whisper.cue_echo import CueEraser
 from turbo_whisper.delivery import Outcome, decide
 from turbo_whisper.errors import (
-    ClipboardError,
     DeviceError,
     NotKept,
-    NotRemoved,
     ServerError,
     SpoolError,
     TurboWhisperError,
 )
 from turbo_whisper.feedback import Feedback, cue_samples
+from turbo_whisper.handover import Deliverer, OutputLike
 from turbo_whisper.jobs import (
     ATTEMPTS,
     AfterFailure,
@@ -56,6 +55,7 @@ from turbo_whisper.jobs import (
     jobs_from_entries,
 )
 from turbo_whisper.parts import Parts
+from turbo_whisper.progress import ProgressWatcher
 from turbo_whisper.server import Backoff
 from turbo_whisper.spool import Spool, SpoolEntry
 from turbo_whisper.status import EngineStatus, Phase, StatusCallback
@@ -63,8 +63,6 @@ from turbo_whisper.status import EngineStatus, Phase, StatusCallback
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.3  # shorter than this is a stray key press, not a dictation
-PROGRESS_EVERY_SECONDS = 10.0
-PROGRESS_NOTIFY_SECONDS = 60.0  # a progress note on the desktop at most this often
 TAKEN_ANSWER_SECONDS = 100.0  # a command being carried out (a slow disk) is waited for this long
 TROUBLE_WAIT = 1.0  # after an unexpected error, the worker waits this long (doubling) and goes on
 EARLIER_PART_ASIDE = "an earlier part of the same dictation was set aside"
@@ -117,10 +115,6 @@ class EngineLike(Protocol):
     def close(self) -> None: ...
 
 
-class OutputLike(Protocol):
-    def deliver(self, transcript: str) -> str | None: ...  # a note for the user, if any
-
-
 class Answer:
     """The controller's answer to one request, which its asker may withdraw until taken."""
 
@@ -160,13 +154,14 @@ class Dictation:
         self.recorder = recorder
         self.engine = engine
         self.spool = spool
-        self.output = output
         self.feedback = feedback or Feedback(notifications=False)
-        self._progress = progress  # e.g. the server container's download progress
-        self._progress_detail = ""
-        self._progress_thread: threading.Thread | None = None
+        # e.g. the server container's download progress, while the server is not ready
+        self._progress = ProgressWatcher(progress, lambda: self.engine.ready, self.feedback)
         self._events: queue.Queue[tuple[Event, Any, Answer | None]] = queue.Queue()
         self.book = Book()  # the recordings not yet delivered, and what comes next
+        # The worker hands transcripts to it; its cues go through the controller.
+        self.deliverer = Deliverer(output, spool, self.book, self.feedback,
+                                   self._cue_unless_recording, keep_history=settings.history)
         self._trouble = Backoff(start=TROUBLE_WAIT, factor=2.0, cap=30.0)  # worker's errors
         self._lock = threading.Lock()  # the controller's and the worker's state below
         self._state = State.IDLE
@@ -180,7 +175,6 @@ class Dictation:
         self._in_memory: list[Job] = []  # no folder took them: saved once more at shutdown
         self.recovered = 0  # dictations an earlier run left undelivered, found at start
         self._threads: list[threading.Thread] = []
-        self._batch = Batch()
         self._told_waiting = False  # the user heard that the server is not ready
         self._flac = settings.upload_format == "flac"
         problem = flac_problem() if self._flac else None
@@ -246,6 +240,7 @@ class Dictation:
         except queue.Empty:
             log.warning("The controller did not stop in time.")
         self._stopping.set()
+        self._progress.stop()
         self.engine.cancel()
         self.book.close()
         for thread in self._threads:
@@ -256,7 +251,9 @@ class Dictation:
     def _save_in_memory(self) -> None:
         """A last try to write what exists only in memory; say plainly what is lost."""
         lost, refusals = [], []
-        for job in self._in_memory:
+        with self._lock:  # a worker that did not stop in time may still deliver one
+            in_memory = list(self._in_memory)
+        for job in in_memory:
             try:
                 entry = self.spool.put(job.wav)
             except NotKept as exc:
@@ -595,7 +592,7 @@ class Dictation:
     def _wait_for_engine(self) -> bool:
         if self.engine.ready:
             return True
-        self._watch_progress()
+        self._progress.start()
         self._set_work(Work.WAITING, self.engine.status.detail)
         try:
             self.engine.wait_until_ready(self._on_engine_status)
@@ -608,30 +605,6 @@ class Dictation:
             return False
         finally:
             self._set_work(Work.IDLE)
-
-    def _watch_progress(self) -> None:
-        """While the server is not ready, report what its container says every few seconds."""
-        if self._progress is None or (self._progress_thread and self._progress_thread.is_alive()):
-            return
-        self._progress_thread = threading.Thread(target=self._progress_loop, name="progress",
-                                                 daemon=True)
-        self._progress_thread.start()
-
-    def _progress_loop(self) -> None:
-        assert self._progress is not None
-        notified = time.monotonic()  # the phase change itself was just notified
-        while not self._stopping.wait(PROGRESS_EVERY_SECONDS) and not self.engine.ready:
-            status = self._progress()
-            detail = status.detail if status is not None else ""
-            if detail and detail != self._progress_detail:
-                # The log gets every step; the desktop a progress note a minute at most.
-                due = time.monotonic() - notified >= PROGRESS_NOTIFY_SECONDS
-                notified = time.monotonic() if due else notified
-                self.feedback.tell("info", detail, notify=due)
-            with self._lock:
-                self._progress_detail = detail
-        with self._lock:
-            self._progress_detail = ""
 
     def _on_engine_status(self, status: EngineStatus) -> None:
         """Log every step; notify it while recordings wait, and "ready" after such a wait."""
@@ -726,7 +699,7 @@ class Dictation:
         elif decision.outcome is Outcome.QUIET:
             self.feedback.tell("info", f"No words were recognised in {job.seconds:.0f} s of "
                                "audio; nothing was copied.")
-            self._done(job)
+            self._forget(job)
         elif decision.outcome is Outcome.HOLD_WORDLESS:
             job.wordless = True
             self.feedback.tell("warning", f"No words were recognised in {job.seconds:.0f} s "
@@ -734,52 +707,25 @@ class Dictation:
                                + advice.fate_words(job.entry is not None, Fate.HELD))
             self._hold(job)
         elif decision.outcome is Outcome.SET_ASIDE:
-            self._set_aside(job)
+            self._settle(job, self.deliverer.set_aside(job))
         else:
-            self._copy(job, decision.text)
+            self._settle(job, self.deliverer.copy(job, decision.text))
 
-    def _copy(self, job: Job, words: str) -> None:
-        together, count = self._batch.add(words, job.waited,
-                                          job.waited and self.book.more_waited(), job.order)
-        self._remember(together)
-        log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
-        self._mark_sent(job, words)
-        try:
-            note = self.output.deliver(together)
-        except ClipboardError as exc:
-            try:
-                saved = self.spool.keep_text(job.entry, words)
-            except OSError as save_exc:
-                self.feedback.tell("error", f"{exc} It could not be saved either ({save_exc}); "
-                                   f"the recording stays kept: {words}")
-                self._hold(job)
-                return
-            self.feedback.tell("error", f"{exc} The transcript is saved in {saved}: {words}")
-            self._cue_unless_recording("error")
-            self._done(job)
-            return
-        self._done(job)
-        self.book.note_delivered(words, job.seconds, time.time())
-        if self.settings.history:
-            try:
-                history.append(words, job.seconds)
-            except OSError as exc:
-                self.feedback.tell("warning", f"The history file could not be written: {exc}.",
-                                   notify=False)
-        self._announce(job, together, count, note)
-
-    def _announce(self, job: Job, together: str, count: int, note: str | None) -> None:
-        words = len(together.split())
-        joined = f"; {count} dictations, in order" if count > 1 else ""
-        self.feedback.tell("info", f"Copied {words} words ({job.seconds:.0f} s of audio{joined}).",
-                           notify=False)
-        preview = " ".join(together.split()[:6]) + ("…" if words > 6 else "")
-        if note:
-            self.feedback.tell("warning", note)
+    def _settle(self, job: Job, gone: bool) -> None:
+        """After the deliverer: a recording it is done with is forgotten, else kept."""
+        if gone:
+            self._forget_in_memory(job)
         else:
-            self.feedback.notify("info", f"Copied {count} dictations: {preview}" if count > 1
-                                 else f"Copied: {preview}")
-        self._cue_unless_recording("done")
+            self._hold(job)
+
+    def _forget(self, job: Job) -> None:
+        """Nothing to deliver: forget the recording, and for a long dictation all its parts."""
+        self._forget_in_memory(job)
+        self.deliverer.forget(job)
+
+    def _forget_in_memory(self, job: Job) -> None:
+        with self._lock:
+            self._in_memory = [other for other in self._in_memory if other is not job]
 
     def _cue_unless_recording(self, name: str) -> None:
         """A cue from the worker goes through the controller, which owns the cues: it is
@@ -789,55 +735,6 @@ class Dictation:
     def _cue_when_idle(self, name: str) -> None:
         if self._state is not State.RECORDING:
             self.feedback.cue(name)
-
-    def _mark_sent(self, job: Job, words: str) -> None:
-        """On disk before the clipboard: a crash from here on must not send it again."""
-        if job.entry is not None:
-            try:
-                self.spool.mark_sent(job.entry, words)
-            except OSError as exc:
-                log.warning("Could not note the delivery on disk (%s); a crash in the next "
-                            "moment would send this recording again.", exc)
-
-    def _remember(self, together: str) -> None:
-        try:
-            last.remember(together, self.spool.directory.parent / last.FILE_NAME)
-        except OSError as exc:
-            log.warning("The last transcript could not be kept for `turbo-whisper last`: %s.",
-                        exc)
-
-    def _set_aside(self, job: Job) -> None:
-        """Audible but wordless twice: keep the audio out of the spool, so it is not sent again
-        at every retry and start, and say where it is."""
-        earlier = self.book.take_group_entries(job)
-        try:
-            folder = self.spool.set_aside([*earlier, job.entry] if job.entry else earlier,
-                                          job.wav if job.entry is None else None)
-        except OSError as exc:
-            self.book.give_back_group_entries(job, earlier)
-            self.feedback.tell("error", f"Again no words were recognised in {job.seconds:.0f} s "
-                               f"of audio, and it could not be set aside ({exc}); it stays kept.")
-            self._hold(job)
-            return
-        with self._lock:
-            self._in_memory = [other for other in self._in_memory if other is not job]
-        self.feedback.tell("warning", f"Again no words were recognised in {job.seconds:.0f} s "
-                           "of clearly audible audio; nothing was copied. The recording is saved "
-                           f"in {folder} to listen to, and is not sent again.")
-
-    def _done(self, job: Job) -> None:
-        """Forget the delivered recording, and for a long dictation all of its parts."""
-        with self._lock:
-            self._in_memory = [other for other in self._in_memory if other is not job]
-        stuck = None  # said once for a long dictation, not once for each of its parts
-        for entry in [*self.book.take_group_entries(job), job.entry]:
-            if entry is not None:
-                try:
-                    self.spool.done(entry)
-                except NotRemoved as exc:
-                    stuck = exc
-        if stuck is not None:
-            self.feedback.tell("warning", str(stuck))
 
     # --- what the user sees ---------------------------------------------------------------
 
@@ -885,8 +782,9 @@ class Dictation:
             parts.append(self._work_detail)
         elif self._work is Work.WAITING:
             parts.append(f"Waiting for the server: {self._work_detail}")
-            if self._progress_detail:
-                parts.append(self._progress_detail)
+            progress = self._progress.detail
+            if progress:
+                parts.append(progress)
         else:
             parts.append(engine.detail)
         if counts.queued:

@@ -12,6 +12,7 @@ import soundfile
 import turbo_whisper.app as app_module
 import turbo_whisper.jobs as jobs_module
 import turbo_whisper.parts as parts_module
+import turbo_whisper.progress as progress_module
 from turbo_whisper import advice, last
 from turbo_whisper.app import Dictation, Event
 from turbo_whisper.audio import Recording, decode_wav
@@ -353,7 +354,7 @@ def test_without_splitting_a_long_dictation_is_sent_whole(tmp_path, quick_cuts):
 
 
 def test_container_progress_shows_in_status_while_waiting(tmp_path, monkeypatch):
-    monkeypatch.setattr(app_module, "PROGRESS_EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(progress_module, "PROGRESS_EVERY_SECONDS", 0.05)
     said = EngineStatus(Phase.DOWNLOADING, "The server is downloading its model: 1.2 GB so far.")
     engine = ScriptedEngine(ready_after=60)
     app = Dictation(Settings(), ListRecorder(), engine, Spool(tmp_path / "spool"), ListOutput(),
