@@ -656,13 +656,15 @@ class Dictation:
             return
         delay = job.backoff.next()
         attempt = ""
-        if step is AfterFailure.AGAIN:  # a failure of this recording: the later ones go first
+        if step is AfterFailure.AGAIN:  # a failure of this recording: it spends its budget
             job.attempts += 1
             attempt = f" (attempt {job.attempts + 1} of {ATTEMPTS})"
         fate = advice.fate_of(job.entry is not None, Fate.SENT_AGAIN)
         self.feedback.tell("warning", f"{failure_words(exc, fate)} "
                            f"Trying again in {delay:.0f} s{attempt}.")
-        self.book.retry_later(job, delay, alone=step is AfterFailure.AGAIN)
+        # The later ones wait for it, so that a passing fault does not paste dictations out of
+        # the order they were spoken in; they wait only while its short budget lasts.
+        self.book.retry_later(job, delay, alone=False)
 
     def _transcribe(self, job: Job) -> str:
         if self._flac:

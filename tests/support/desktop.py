@@ -163,12 +163,16 @@ class Screenshots:
         """The state whose colour the indicator shows (None: not on screen), and how much of
         its width the white level bar along its bottom edge covers."""
         from Xlib import X
+        from Xlib.error import BadDrawable, BadWindow
 
         for window in self.root.query_tree().children:
-            names = window.get_wm_class()
-            if names and names[0] == "turbo-whisper-indicator" and \
-                    window.get_attributes().map_state == X.IsViewable:
-                return self._read(window.get_geometry())
+            try:
+                names = window.get_wm_class()
+                if names and names[0] == "turbo-whisper-indicator" and \
+                        window.get_attributes().map_state == X.IsViewable:
+                    return self._read(window.get_geometry())
+            except (BadWindow, BadDrawable):
+                continue  # it closed between the listing and the look: it is not on screen
         return None, 0.0
 
     def _read(self, box) -> tuple[str | None, float]:
