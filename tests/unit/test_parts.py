@@ -2,19 +2,9 @@
 
 import numpy as np
 import pytest
+from support.clips import RATE, bursts
 
 from turbo_whisper.parts import CUT_EVERY_SECONDS, Parts
-
-RATE = 16000
-
-
-def bursts(pattern):
-    """Speech-like tone for each (seconds, loud) pair, near-silence otherwise."""
-    pieces = []
-    for seconds, loud in pattern:
-        t = np.arange(int(RATE * seconds))
-        pieces.append((np.sin(t / 4) * (9000 if loud else 30)).astype(np.int16))
-    return np.concatenate(pieces)
 
 
 @pytest.mark.parametrize("pattern, cut_between", [

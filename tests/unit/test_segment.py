@@ -1,17 +1,6 @@
-import numpy as np
+from support.clips import RATE, bursts
 
 from turbo_whisper.segment import find_cut
-
-RATE = 16000
-
-
-def bursts(pattern):
-    """Speech-like tone for each (seconds, loud) pair, silence otherwise."""
-    pieces = []
-    for seconds, loud in pattern:
-        t = np.arange(int(RATE * seconds))
-        pieces.append((np.sin(t / 4) * (9000 if loud else 30)).astype(np.int16))
-    return np.concatenate(pieces)
 
 
 def test_no_cut_before_the_minimum_length():
