@@ -101,15 +101,17 @@ def xterm(display: str, tmp_path: Path) -> Window:
     env = {**os.environ, "DISPLAY": display}
     end = time.monotonic() + 15
     while time.monotonic() < end:
-        found = subprocess.run(["xdotool", "search", "--pid", str(window.process.pid)], env=env,
-                               capture_output=True, text=True, check=False).stdout.split()
-        if found:
-            subprocess.run(["xdotool", "windowfocus", "--sync", found[0]], env=env, check=True,
-                           timeout=10)
+        # Only a mapped window can take the focus: xterm creates its window a moment before
+        # mapping it, and focusing it in between is an X error (BadMatch).
+        found = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid",
+                                str(window.process.pid)], env=env, capture_output=True,
+                               text=True, check=False).stdout.split()
+        if found and subprocess.run(["xdotool", "windowfocus", "--sync", found[0]], env=env,
+                                    capture_output=True, check=False, timeout=10).returncode == 0:
             return window
         time.sleep(0.1)
     window.stop()
-    raise AssertionError("the xterm window did not appear")
+    raise AssertionError("the xterm window did not appear, or never took the focus")
 
 
 def set_clipboard(display: str, data: bytes) -> None:
