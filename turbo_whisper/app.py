@@ -664,7 +664,7 @@ class Dictation:
                            f"Trying again in {delay:.0f} s{attempt}.")
         # The later ones wait for it, so that a passing fault does not paste dictations out of
         # the order they were spoken in; they wait only while its short budget lasts.
-        self.book.retry_later(job, delay, alone=False)
+        self.book.retry_later(job, delay)
 
     def _transcribe(self, job: Job) -> str:
         if self._flac:

@@ -34,7 +34,7 @@ def _backoff() -> Backoff:
 class AfterFailure(enum.Enum):
     HOLD = "hold"  # only the user can clear it: kept until `retry`
     WAIT = "wait"  # the server is not ready: the whole queue waits, in order
-    AGAIN = "again"  # sent again after a wait; the recordings after it go meanwhile
+    AGAIN = "again"  # sent again after a wait, in its place; it spends one of its attempts
     SET_ASIDE = "set aside"  # its attempts are spent: kept until `retry`, the rest go on
 
 
@@ -60,7 +60,6 @@ class Job:
     wordless: bool = False  # came back without words once already in this run
     waited: bool = False  # waited for the server, a retry or a restart: delivered with others
     order: int = 0  # its place in the queue, given by the Book
-    not_before: float = 0.0  # monotonic time before which it is not sent again (back-off)
     why: str = ""  # why it is kept out of the queue, in words
     backoff: Backoff = field(default_factory=_backoff)
     attempts: int = 0  # failed attempts that spend its budget (see after_failure)
@@ -105,10 +104,10 @@ class Counts:
 class Book:
     """The recordings between the spool and the clipboard, and what comes next.
 
-    Queued ones go in the order they were recorded; a recording that must wait (back-off
-    after a failure) lets the later ones go, except for the later parts of its own
-    dictation; a pause stops the whole queue (the server is not ready). Cold ones go first
-    once a queued one is due. Its own lock guards all of it; every read goes through it.
+    Queued ones go in the order they were recorded; a recording sent again after a failure
+    goes back in its place and the whole queue waits with it, so that dictations are never
+    delivered out of the order they were spoken in. Cold ones go first once a queued one is
+    due. Its own lock guards all of it; every read goes through it.
     """
 
     def __init__(self) -> None:
@@ -165,22 +164,7 @@ class Book:
 
     def _until_due(self, now: float) -> float | None:
         """Seconds until the first queued job is due; None with nothing queued."""
-        first = None
-        for job in self._eligible():
-            due = max(job.not_before, self._paused_until)
-            first = due if first is None else min(first, due)
-        return None if first is None else max(0.0, first - now)
-
-    def _eligible(self) -> list[Job]:
-        """Queued jobs no earlier part of their own dictation is queued before."""
-        seen: set[str] = set()
-        eligible = []
-        for job in self._queue:
-            if job.group is None or job.group not in seen:
-                eligible.append(job)
-            if job.group is not None:
-                seen.add(job.group)
-        return eligible
+        return max(0.0, self._paused_until - now) if self._queue else None
 
     def next_job(self, now: float | None = None) -> Job | None:
         """The job to send now: a cold one first, once a queued one is due; None when none
@@ -201,9 +185,9 @@ class Book:
             return job
 
     def _first_due(self, now: float) -> Job | None:
-        if self._paused_until > now:
+        if self._paused_until > now or not self._queue:
             return None
-        return next((job for job in self._eligible() if job.not_before <= now), None)
+        return self._queue[0]
 
     def chill_first_due(self, now: float | None = None) -> Job | None:
         """The server was not ready in time for the first due job: it goes cold."""
@@ -215,16 +199,11 @@ class Book:
                 self._keep(job, Kept.COLD)
             return job
 
-    def retry_later(self, job: Job, delay: float, *, alone: bool,
-                    now: float | None = None) -> None:
-        """Send the current job again in `delay` s, in its place; `alone`: only it waits (it
-        failed), otherwise the whole queue does (the server is not ready)."""
+    def retry_later(self, job: Job, delay: float, now: float | None = None) -> None:
+        """Send the current job again in `delay` s, in its place; the whole queue waits."""
         now = time.monotonic() if now is None else now
         with self._changed:
-            if alone:
-                job.not_before = now + delay
-            else:
-                self._paused_until = now + delay
+            self._paused_until = now + delay
             self._queue.append(job)
             self._queue.sort(key=lambda queued: queued.order)
             if self._current is job:
@@ -281,7 +260,7 @@ class Book:
                 jobs.clear()
             self._broken.clear()
             for job in kept:
-                job.not_before, job.attempts = 0.0, 0
+                job.attempts = 0
                 job.backoff.reset()
                 if job.entry is not None:
                     self._known.discard(job.entry.name)

@@ -1,5 +1,6 @@
 """The book of recordings not yet delivered: what comes next, in one thread, clock handed in."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -53,30 +54,37 @@ def test_a_recording_already_in_the_book_is_not_queued_twice():
     assert book.add(job("a"))  # delivered and forgotten: a new file of that name is new
 
 
-@pytest.mark.parametrize("alone, at, expected", [
-    (True, 0.0, ["b", "c"]),  # only the failed one waits: the later ones go
-    (True, 5.0, ["a", "b", "c"]),  # its wait is over: first again, in its place
-    (False, 0.0, []),  # the server is not ready: nobody goes
-    (False, 5.0, ["a", "b", "c"]),
+@pytest.mark.parametrize("at, expected", [
+    (1.9, []),  # while it waits, nobody goes: the spoken order is kept
+    (2.0, ["a", "b", "c"]),  # its wait is over: first again, in its place
 ])
-def test_a_job_sent_again_later_waits_alone_or_holds_the_queue(alone, at, expected):
+def test_a_job_sent_again_later_holds_the_queue_and_keeps_its_place(at, expected):
     book = Book()
     for name in "abc":
         book.add(job(name))
     failed = book.next_job(0.0)
-    book.retry_later(failed, 2.0, alone=alone, now=0.0)
+    book.retry_later(failed, 2.0, now=0.0)
     assert names(take_all(book, at)) == expected
 
 
-def test_the_later_parts_of_a_waiting_part_wait_with_it():
+def test_the_wait_for_a_job_sent_again_ends_when_its_delay_does():
+    book = Book()
+    book.add(job("a"))
+    book.retry_later(book.next_job(0.0), 1.0)
+    assert not book.wait_for_due(timeout=0.05)
+    assert book.wait_for_due(timeout=5.0)
+    assert names(take_all(book, time.monotonic())) == ["a"]
+
+
+def test_a_waiting_part_goes_again_before_the_rest_of_its_dictation():
     book = Book()
     book.add(job("g.p000", "g", last=False))
     book.add(job("g.p001", "g"))
     book.add(job("other"))
     first = book.next_job(0.0)
-    book.retry_later(first, 2.0, alone=True, now=0.0)
-    assert names(take_all(book, 1.0)) == ["other"]
-    assert names(take_all(book, 3.0)) == ["g.p000", "g.p001"]
+    book.retry_later(first, 2.0, now=0.0)
+    assert names(take_all(book, 1.0)) == []
+    assert names(take_all(book, 3.0)) == ["g.p000", "g.p001", "other"]
 
 
 def test_cold_ones_go_first_once_a_queued_one_is_due():
@@ -107,11 +115,11 @@ def test_retry_gives_back_every_kept_job_oldest_first_with_a_fresh_wait():
     book.keep(a, Kept.HELD)
     book.finish(a)
     b = book.next_job(0.0)
-    b.not_before = 99.0
+    b.attempts = 3
     book.keep(b, Kept.COLD)
     book.finish(b)
     kept, known = book.take_kept()
-    assert kept == [a, b] and known == {"c"} and b.not_before == 0.0
+    assert kept == [a, b] and known == {"c"} and b.attempts == 0
     assert book.counts().held == 0 and book.counts().queued == 1
 
 
