@@ -321,9 +321,13 @@ def test_server_logs_show_the_servers_own_lines(desktop):
     result = desktop.command("server", "logs", "--tail", "50")
     assert result.returncode == 0, result.stderr
     assert "GET /health" in result.stdout or "listening" in result.stdout.lower()
+    # Started as a terminal's shell starts a command, with Ctrl+C's SIGINT not ignored: a
+    # test run started in the background (`&` without job control) ignores it, and children
+    # inherit that.
     follower = subprocess.Popen(
         [str(desktop.venv / "bin" / "turbo-whisper"), "server", "logs", "--follow"],
-        env=desktop.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=desktop.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first_line = follower.stdout.readline()
         assert first_line.strip()
