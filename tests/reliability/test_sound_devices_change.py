@@ -1,6 +1,7 @@
 """Sound devices that change while the client runs are used at the next dictation, without a
 restart: PortAudio reads its device list once, so the client reads it again when the sound
-cards, the sound server or ALSA's configuration change."""
+cards, the sound server or ALSA's configuration change. The first case is a login race:
+autostart runs the client before the sound server is up."""
 
 from __future__ import annotations
 
@@ -19,31 +20,59 @@ pytestmark = pytest.mark.integration
 CARD_WITHOUT_SERVER = "pcm.builtin {\n    type null\n}\n"
 
 
-def test_a_sound_server_that_comes_up_later_replaces_the_card_chosen_without_it(
-        xvfb, speech, servers, tmp_path):
-    server = servers()
+class LateSound:
+    """The login race: a client started before its PulseAudio, which comes up when told."""
+
+    def __init__(self, pulse: PulseAudio, clients: Clients):
+        self.pulse, self.clients = pulse, clients
+
+    def client(self, server_url: str, asoundrc: str | None = None):
+        run = self.clients(server_url)
+        if asoundrc is not None:
+            (run.home / ".asoundrc").write_text(asoundrc)
+        run.start()
+        run.wait_log("Ready:", timeout=30)
+        return run
+
+    def dictate(self, run, xvfb: str, wav: Path, word: str) -> str:
+        """One dictation with `start` and `stop` once the sound server is up; its text."""
+        started = run.command("start")
+        assert started.returncode == 0 and "Recording" in started.stdout, (started, run.log())
+        self.pulse.play(wav)
+        time.sleep(0.3)
+        assert run.command("stop").returncode == 0
+        return clipboard_with(xvfb, word, run).lower()
+
+
+@pytest.fixture
+def late_sound(xvfb, tmp_path):
     late = PulseAudio(tmp_path / "late-pulse")  # its address is known before it runs
     clients = Clients(tmp_path, {"DISPLAY": xvfb, **late.env})
     try:
-        run = clients(server.url)
-        (run.home / ".asoundrc").write_text(CARD_WITHOUT_SERVER)
-        run.start()
-        run.wait_log("Ready:", timeout=30)
-        late.start()  # the login race: the sound server comes up after the client
-        try:
-            started = run.command("start")
-            assert started.returncode == 0 and "Recording" in started.stdout, (started, run.log())
-            late.play(speech("open the window please"))
-            time.sleep(0.3)
-            assert run.command("stop").returncode == 0
-            # Opening the card chosen before would have worked too, and recorded nothing.
-            assert "window" in clipboard_with(xvfb, "window", run).lower()
-            assert "sound devices changed" in run.log()
-        finally:
-            late.stop()
-        assert run.terminate() == 0
+        yield LateSound(late, clients)
     finally:
+        late.stop()
         clients.stop_all()
+
+
+def test_a_sound_server_that_comes_up_after_the_client_is_found_at_the_next_start(
+        xvfb, speech, servers, late_sound):
+    run = late_sound.client(servers().url)
+    before = run.command("start")
+    assert "Recording" not in before.stdout, before  # no sound server yet: no microphone
+    late_sound.pulse.start()
+    assert "window" in late_sound.dictate(run, xvfb, speech("open the window please"), "window")
+    assert run.terminate() == 0
+
+
+def test_a_sound_server_that_comes_up_later_replaces_the_card_chosen_without_it(
+        xvfb, speech, servers, late_sound):
+    run = late_sound.client(servers().url, asoundrc=CARD_WITHOUT_SERVER)
+    late_sound.pulse.start()
+    # Opening the card chosen before would have worked too, and recorded nothing.
+    assert "window" in late_sound.dictate(run, xvfb, speech("open the window please"), "window")
+    assert "sound devices changed" in run.log()
+    assert run.terminate() == 0
 
 
 def test_a_microphone_that_becomes_the_default_is_recorded_at_the_next_dictation(
