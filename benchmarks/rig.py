@@ -418,6 +418,8 @@ class InProcessClient:
 
 
 class _TimedOutput:
+    inserts: bool = False  # a clipboard: each text replaces the one before
+
     def __init__(self, clipboard: Any, delivered: queue.Queue[tuple[float, str]]) -> None:
         self._clipboard = clipboard
         self._delivered = delivered

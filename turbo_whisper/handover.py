@@ -25,7 +25,14 @@ from turbo_whisper.spool import Spool
 log = logging.getLogger(__name__)
 
 
+# Between texts pasted one after another: a newline would run a half-typed shell command.
+INSERT_JOINER = " "
+
+
 class OutputLike(Protocol):
+    @property
+    def inserts(self) -> bool: ...  # True: a paste at the cursor, not a new clipboard
+
     def deliver(self, transcript: str) -> str | None: ...  # a note for the user, if any
 
 
@@ -50,8 +57,13 @@ class Deliverer:
         self._remember(together)
         log.debug("Transcript: %s", words)  # before delivery: whoever sees the text sees this
         self._mark_sent(job, words)
+        # The clipboard gets the whole batch so far; a paste only this text, since the ones
+        # before it are in the window already.
+        given = together
+        if count > 1 and self.output.inserts:
+            given = INSERT_JOINER + words
         try:
-            note = self.output.deliver(together)
+            note = self.output.deliver(given)
         except ClipboardError as exc:
             return self._save_undelivered(job, words, exc)
         self.forget(job)

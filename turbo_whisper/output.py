@@ -87,6 +87,12 @@ def read_bytes(selection: str = "clipboard") -> bytes | None:
 class Clipboard:
     """Copies the transcript and reads it back, so a silent failure cannot pass."""
 
+    @property
+    def inserts(self) -> bool:
+        """Whether each text goes in at the cursor, after the one before (a paste), rather
+        than replacing it (the clipboard)."""
+        return False
+
     def deliver(self, transcript: str) -> str | None:
         """Put the text in the clipboard; a note for the user, or None when all went as asked."""
         problem = clipboard_problem()
@@ -159,6 +165,10 @@ class Paster(Clipboard):
     def __init__(self, table: Mapping[str, str] | None = None, wait: float = 2.0):
         self.table = dict(table or {})
         self.wait = wait
+
+    @property
+    def inserts(self) -> bool:
+        return bool(os.environ.get("DISPLAY"))  # without a display it only copies
 
     def deliver(self, transcript: str) -> str | None:
         if not os.environ.get("DISPLAY"):

@@ -307,6 +307,10 @@ class WaylandPaster(Clipboard):
         self._choice: Choice | None = None
         self._told_fallback = False
 
+    @property
+    def inserts(self) -> bool:
+        return self._current_choice().tool is not None  # without a key tool it only copies
+
     def start_up_line(self) -> str:
         ok, words = describe(self.paste_via)
         return f"Pasting on Wayland: {words}" if ok else f"Not pasting on Wayland: {words}"

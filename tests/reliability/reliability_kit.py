@@ -89,6 +89,8 @@ class WavRecorder:
 class ListOutput:
     """An output stand-in that keeps every transcript it is given, in order."""
 
+    inserts: bool = False  # a clipboard: each text replaces the one before
+
     def __init__(self) -> None:
         self.texts: list[str] = []
         self._lock = threading.Lock()

@@ -84,6 +84,8 @@ class ScriptedEngine:
 
 
 class ListOutput:
+    inserts = False  # a clipboard: each text replaces the one before
+
     def __init__(self, fail=0):
         self.texts = []
         self.fail = fail

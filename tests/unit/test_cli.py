@@ -78,6 +78,8 @@ class OneRecording:
 
 
 class NoOutput:
+    inserts = False  # a clipboard: each text replaces the one before
+
     def deliver(self, transcript):
         raise AssertionError("nothing can be delivered")
 

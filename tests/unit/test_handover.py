@@ -31,6 +31,8 @@ class Told:
 class SeeingOutput:
     """Keeps each text it is given, and whether the spool had noted it as sent by then."""
 
+    inserts = False  # a clipboard: each text replaces the one before
+
     def __init__(self, spool, fail=0):
         self.spool = spool
         self.fail = fail
@@ -98,6 +100,17 @@ def test_recordings_that_waited_are_joined_in_the_order_they_were_spoken(tmp_pat
     assert book.next_job() is still_to_come  # nothing that waited is left to come
     deliverer.copy(earlier, "first")
     assert output.texts == ["second", "first\nsecond"]
+    assert told.said("2 dictations, in order")
+
+
+def test_a_paste_of_recordings_that_waited_inserts_each_text_once(tmp_path):
+    deliverer, spool, book, output, told, cues = setup(tmp_path)
+    output.inserts = True  # pasted at the cursor, where the text before it already is
+    book.add(kept_job(spool, waited=True))  # a third is still to come: the batch stays open
+    deliverer.copy(kept_job(spool, waited=True, order=1), "good morning")
+    deliverer.copy(kept_job(spool, waited=True, order=2), "send the report")
+    assert output.texts == ["good morning", " send the report"]
+    assert last.recall(tmp_path / last.FILE_NAME) == "good morning\nsend the report"
     assert told.said("2 dictations, in order")
 
 

@@ -223,3 +223,14 @@ def test_the_paster_says_what_it_knows_of_the_paste(tmp_path, monkeypatch, field
     assert told.said[0][0] == level and words in told.said[0][1]
     assert "Ctrl+V with wtype into gedit" in told.said[0][1]
     assert (("restore", b"before") in told.said) is (level == "info" and field_after is not None)
+
+
+@pytest.mark.parametrize("tools, inserts", [(["wtype"], True), ([], False)])
+def test_the_paster_inserts_only_when_a_key_tool_can_press_the_paste(tmp_path, monkeypatch,
+                                                                       tools, inserts):
+    from turbo_whisper import wayland
+
+    for tool in tools:
+        stand_in(tmp_path, tool)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert wayland.WaylandPaster(["wtype", "clipboard"], Told()).inserts is inserts
