@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import pytest
-from support.desktop import Screenshots
+from support.client import press
+from support.desktop import Screenshots, key_logger
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +60,37 @@ def test_indicator_false_shows_nothing(xvfb, pulse, warm_server, client, screen)
     time.sleep(0.5)
     assert screen.indicator() == (None, 0.0)
     assert run.command("cancel").returncode == 0
+
+
+def test_the_indicator_shows_transcribing_and_an_error_and_never_takes_the_focus(
+        xvfb, pulse, speech, whisper_server, client, screen, tmp_path):
+    server = whisper_server("fedirz")
+    run = client(server.url).start()
+    run.wait_log("Ready:", timeout=60)
+    window = key_logger(xvfb, tmp_path)
+    try:
+        focused = focus(xvfb)
+        server.fault("slow:3")  # the server takes its time: the indicator says it is working
+        assert run.command("start").returncode == 0
+        seen(run, screen, "recording", 10)
+        assert focus(xvfb) == focused  # shown over the window, never in its place
+        pulse.play(speech("good morning everyone"))
+        assert run.command("stop").returncode == 0
+        seen(run, screen, "transcribing", 10)
+        seen(run, screen, "copied", 60)
+        server.fault("status:413")  # refused: the recording is kept after an error
+        assert run.command("start").returncode == 0
+        pulse.play(speech("open the window please"))
+        assert run.command("stop").returncode == 0
+        seen(run, screen, "error", 30)
+        press(xvfb, "x")  # the keys still go to the window the user was typing in
+        window.wait_for("press x")
+        assert focus(xvfb) == focused
+    finally:
+        window.stop()
+
+
+def focus(display: str) -> str:
+    """The id of the window that has the keyboard focus."""
+    return subprocess.run(["xdotool", "getwindowfocus"], env={**os.environ, "DISPLAY": display},
+                          capture_output=True, text=True, check=True, timeout=10).stdout.strip()
