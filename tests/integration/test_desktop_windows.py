@@ -143,3 +143,35 @@ def test_last_copies_the_last_transcript_again_without_history(
     assert again.returncode == 0, again.stderr
     assert b"report" in read_clipboard(xvfb).lower()
     assert not (run.home / "data" / "turbo-whisper" / "history.jsonl").exists()
+
+
+@pytest.mark.parametrize("lock, mask", [("Num_Lock", "Mod2Mask"), ("Caps_Lock", "LockMask")])
+def test_the_hotkey_works_with_num_lock_or_caps_lock_on(
+        xvfb, pulse, speech, warm_server, client, tmp_path, lock, mask):
+    from Xlib import X, display
+
+    run = client(warm_server.url).start()
+    run.wait_log("Global hotkey", timeout=10)
+    run.wait_log("Ready:", timeout=60)
+    window = key_logger(xvfb, tmp_path)
+    env = {**os.environ, "DISPLAY": xvfb}
+    screen = display.Display(xvfb)
+
+    def locked() -> bool:
+        return bool(screen.screen().root.query_pointer().mask & getattr(X, mask))
+
+    subprocess.run(["xdotool", "key", lock], env=env, check=True, timeout=10)
+    try:
+        assert locked()
+        # Pressed as is: xdotool's --clearmodifiers would turn the lock off for the press.
+        subprocess.run(["xdotool", "key", "ctrl+alt+r"], env=env, check=True, timeout=10)
+        run.wait(lambda: run.status()["state"] == "recording", 10, f"recording with {lock} on")
+        pulse.play(speech("good morning everyone"))
+        subprocess.run(["xdotool", "key", "ctrl+alt+r"], env=env, check=True, timeout=10)
+        assert "morning" in clipboard_with(xvfb, "morning", run).lower()
+        assert "press r" not in window.text().lower()
+    finally:
+        if locked():
+            subprocess.run(["xdotool", "key", lock], env=env, check=True, timeout=10)
+        screen.close()
+        window.stop()
