@@ -94,3 +94,22 @@ def focus(display: str) -> str:
     """The id of the window that has the keyboard focus."""
     return subprocess.run(["xdotool", "getwindowfocus"], env={**os.environ, "DISPLAY": display},
                           capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+
+
+@pytest.mark.parametrize("position, right, bottom", [
+    (None, True, False),  # the default: top right, away from where people type
+    ("bottom-left", False, True),
+])
+def test_the_indicator_sits_where_the_setting_puts_it(
+        xvfb, pulse, warm_server, client, screen, position, right, bottom):
+    env = {"TURBO_WHISPER_INDICATOR_POSITION": position} if position else {}
+    run = client(warm_server.url, **env).start()
+    run.wait_log("Ready:", timeout=60)
+    assert run.command("start").returncode == 0
+    seen(run, screen, "recording", 10)
+    box = screen.where()
+    size = screen.root.get_geometry()
+    assert box is not None
+    assert (box.x + box.width / 2 > size.width / 2) is right, (box, size)
+    assert (box.y + box.height / 2 > size.height / 2) is bottom, (box, size)
+    assert run.command("cancel").returncode == 0

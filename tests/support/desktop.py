@@ -165,6 +165,11 @@ class Screenshots:
     def indicator(self) -> tuple[str | None, float]:
         """The state whose colour the indicator shows (None: not on screen), and how much of
         its width the white level bar along its bottom edge covers."""
+        box = self.where()
+        return (None, 0.0) if box is None else self._read(box)
+
+    def where(self):
+        """The indicator's place and size on screen (x, y, width, height), or None."""
         from Xlib import X
         from Xlib.error import BadDrawable, BadWindow
 
@@ -173,10 +178,10 @@ class Screenshots:
                 names = window.get_wm_class()
                 if names and names[0] == "turbo-whisper-indicator" and \
                         window.get_attributes().map_state == X.IsViewable:
-                    return self._read(window.get_geometry())
+                    return window.get_geometry()
             except (BadWindow, BadDrawable):
                 continue  # it closed between the listing and the look: it is not on screen
-        return None, 0.0
+        return None
 
     def _read(self, box) -> tuple[str | None, float]:
         from Xlib import X
