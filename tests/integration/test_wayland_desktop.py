@@ -311,6 +311,22 @@ def test_hold_mode_records_while_the_portal_shortcut_is_held(
     assert "the desktop portal's GlobalShortcuts binds the hotkey" in hotkey_row
 
 
+def test_the_portal_shortcut_toggles_a_dictation_with_the_default_settings(
+        sway, portal, wayland_client, pulse, speech, warm_server):
+    run = wayland_client(warm_server.url, DBUS_SESSION_BUS_ADDRESS=portal.address)
+    run.start()
+    run.wait_log("bound through the desktop portal", timeout=30)
+    portal.shortcut("Press")
+    portal.shortcut("Release")
+    run.wait(lambda: run.status()["state"] == "recording", 10, "recording after a press")
+    pulse.play(speech("please send the report by friday"))
+    assert run.status()["state"] == "recording"  # the release did not stop it
+    portal.shortcut("Press")
+    portal.shortcut("Release")
+    run.wait(lambda: run.status()["state"] != "recording", 10, "stopped by the second press")
+    run.wait(lambda: "report" in sway.clipboard().lower(), 60, "the words in the clipboard")
+
+
 def test_without_the_portal_the_client_says_to_bind_the_control_command(
         sway, wayland_client, warm_server):
     run = wayland_client(warm_server.url).start()
