@@ -166,6 +166,16 @@ def test_model_auto_takes_the_model_speaches_has(whisper_server, speech):
     assert "window" in transcribe(client, speech("open the window please"))
 
 
+@pytest.mark.parametrize("dialect, forced", [("whispercpp", "whispercpp"), ("fedirz", "openai")])
+def test_a_server_api_set_by_hand_is_used_as_told_and_transcribes(whisper_server, speech,
+                                                                   dialect, forced):
+    server = whisper_server(dialect)
+    client = client_for(server.url, server_api=forced)
+    client.wait_until_ready()
+    assert client.decision is not None and client.decision.why == f"server_api = \"{forced}\""
+    assert "window" in transcribe(client, speech("open the window please"))
+
+
 # --------------------------------------------------------------------------- slow answers
 
 TRICKLED_ANSWER = b'{"text": "' + b"a" * 120 + b'"}'  # two minutes at a byte a second
