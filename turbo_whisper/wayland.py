@@ -306,6 +306,7 @@ class WaylandPaster(Clipboard):
         self._read_field = read_field or focused_text
         self._choice: Choice | None = None
         self._told_fallback = False
+        self._told_unseen: set[str] = set()  # apps whose fields cannot be read back, told once
 
     @property
     def inserts(self) -> bool:
@@ -331,10 +332,10 @@ class WaylandPaster(Clipboard):
             self._choice = None  # look again next time: the daemon may have gone
             raise
         self._confirm(transcript, before, previous,
-                      f"{chord} with {choice.tool.name} into {app or 'the focused window'}")
+                      f"{chord} with {choice.tool.name} into {app or 'the focused window'}", app)
 
     def _confirm(self, transcript: str, before: str | None, previous: bytes | None,
-                 what: str) -> None:
+                 what: str, app: str | None = None) -> None:
         from turbo_whisper.atspi import arrived
 
         landed = arrived(transcript, before, self._read_field, seconds=self.read_back_seconds)
@@ -345,10 +346,11 @@ class WaylandPaster(Clipboard):
         elif landed is False:
             self._tell("warning", f"Pressed {what}, but the focused field does not show the "
                        "transcript; it is in the clipboard: paste it with Ctrl+V.")
-        else:
+        else:  # a notification the first time for each app, so that the user knows to look
             self._tell("info", f"Pressed {what}; that window does not let Turbo Whisper see "
                        "whether the text arrived, so it stays in the clipboard as well.",
-                       notify=False)
+                       notify=(app or "") not in self._told_unseen)
+            self._told_unseen.add(app or "")
 
     def _restore_later(self, previous: bytes | None, transcript: str) -> None:
         if previous and previous != transcript.encode("utf-8"):

@@ -234,3 +234,22 @@ def test_the_paster_inserts_only_when_a_key_tool_can_press_the_paste(tmp_path, m
         stand_in(tmp_path, tool)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert wayland.WaylandPaster(["wtype", "clipboard"], Told()).inserts is inserts
+
+
+def test_a_window_that_cannot_be_read_back_is_notified_once_per_app(tmp_path, monkeypatch):
+    from turbo_whisper import wayland
+
+    stand_in(tmp_path, "wtype")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(wayland.Clipboard, "deliver", lambda self, text: None)
+    monkeypatch.setattr(wayland, "_clipboard_text", lambda: b"before")
+    apps = iter(["foot", "foot", "kitty"])
+    monkeypatch.setattr(wayland, "focused_app", lambda: next(apps))
+    notified: list[tuple[str, bool]] = []
+    paster = wayland.WaylandPaster(
+        ["wtype"], lambda level, message, notify=True: notified.append((message, notify)),
+        read_field=lambda: None, read_back_seconds=0.01)
+    for _ in range(3):
+        paster.deliver("dictated words")
+    assert [notify for _, notify in notified] == [True, False, True]
+    assert all("stays in the clipboard as well" in message for message, _ in notified)
