@@ -36,9 +36,29 @@ def test_doctor_into_a_pipe_ends_with_the_clipboard_restored(xvfb, pulse, warm_s
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     run = ClientProcess(tmp_path / "nobody", {"TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9"})
-    for command in ("history", "--help", "last --print"):
+    run.env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # no way to a real systemd user manager
+    for command in ("history", "--help", "last --print", "autostart install",
+                    "autostart remove"):
         result = piped(run, command, "true")
         assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, command
+
+
+def test_autostart_install_and_remove_into_head_end_without_a_traceback(tmp_path):
+    # Unbuffered, each line is written when printed, so head has gone before the second
+    # one; buffered, the whole output is one write that head reads.
+    run = ClientProcess(tmp_path / "user", {"TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9",
+                                            "PYTHONUNBUFFERED": "1"})
+    run.env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # no way to a real systemd user manager
+    autostart = run.home / "config" / "autostart" / "turbo-whisper.desktop"
+    for command, first_line, installed in (("autostart install", "Wrote ", True),
+                                           ("autostart remove", "Removed ", False)):
+        result = piped(run, command, "head -1")
+        assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, \
+            result.stderr
+        assert result.stdout.startswith(first_line) and result.stdout.count("\n") == 1, \
+            result.stdout
+        assert autostart.exists() is installed, command
+    assert not (run.home / "config" / "systemd" / "user" / "turbo-whisper.service").exists()
 
 
 def test_stop_and_cancel_when_idle_say_there_is_nothing_to_stop(warm_server, client):

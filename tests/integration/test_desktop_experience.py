@@ -169,3 +169,40 @@ def test_doctor_passes_with_a_server(xvfb, pulse, warm_server, tmp_path):
     result = run.command("doctor", timeout=60)
     assert "server            ok" in result.stdout, result.stdout
     assert result.returncode == 0, result.stdout
+
+
+def microphone_row(run: ClientProcess) -> str:
+    shown = run.command("doctor", timeout=60).stdout
+    return next(line for line in shown.splitlines() if line.startswith("microphone"))
+
+
+def test_doctor_calls_a_quiet_microphone_silent(xvfb, pulse, tmp_path):
+    run = ClientProcess(tmp_path / "doc", {"DISPLAY": xvfb, **pulse.env,
+                                           "TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9"})
+    row = microphone_row(run)  # nothing is played: audio arrives, all of it quiet
+    assert "warning" in row and "s recorded at 16000 Hz" in row, row
+    assert "silent. Is the microphone muted?" in row, row
+    assert "no audio arrived" not in row, row
+
+
+def test_doctor_hears_speech_played_into_the_microphone(xvfb, pulse, speech, tmp_path):
+    run = ClientProcess(tmp_path / "doc", {"DISPLAY": xvfb, **pulse.env,
+                                           "TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9"})
+    talking = pulse.play_async(speech("this sentence goes on for a while so that the check "
+                                      "of the microphone hears it from its first moment to "
+                                      "its last, however late it starts"))
+    try:
+        row = microphone_row(run)
+    finally:
+        talking.wait(60)
+    assert row.startswith("microphone        ok ") and "s recorded at 16000 Hz" in row, row
+
+
+def test_doctor_tells_a_microphone_that_sends_nothing_from_a_silent_one(xvfb, pulse, tmp_path):
+    with pulse.stalled_mic() as source:
+        run = ClientProcess(tmp_path / "doc", {
+            "DISPLAY": xvfb, **pulse.env, "PULSE_SOURCE": source,
+            "TURBO_WHISPER_SERVER_URL": "http://127.0.0.1:9"})
+        row = microphone_row(run)
+    assert "warning" in row and "no audio arrived from the input device" in row, row
+    assert "silent" not in row and "muted" not in row, row

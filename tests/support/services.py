@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 SERVER_SCRIPT = Path(__file__).with_name("whisper_server.py")
@@ -420,6 +420,18 @@ class PulseAudio:
             self.pactl("load-module", "module-remap-source",
                        f"master={self.SINK}.monitor", f"source_name={self.MIC}")
         self.pactl("set-default-source", self.MIC)
+
+    @contextlib.contextmanager
+    def stalled_mic(self, name: str = "stalledmic") -> Iterator[str]:
+        """A second microphone, suspended as `pactl suspend-source NAME 1` leaves it: a
+        program can open it, and no audio arrives. Yields its name (for PULSE_SOURCE)."""
+        module = self.pactl("load-module", "module-remap-source",
+                            f"master={self.SINK}.monitor", f"source_name={name}").strip()
+        try:
+            self.pactl("suspend-source", name, "1")
+            yield name
+        finally:
+            self.pactl("unload-module", module)
 
     def _script(self) -> str:
         return "\n".join([
