@@ -5,7 +5,6 @@ autostart runs the client before the sound server is up."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -95,7 +94,7 @@ def test_a_microphone_that_becomes_the_default_is_recorded_at_the_next_dictation
         assert run.command("toggle").returncode == 0
         player = pulse.play_async(speech("open the window please"))  # heard by vmic only
         try:
-            _play_to(pulse, "usb", speech("thank you for your patience"))
+            pulse.play(speech("thank you for your patience"), sink="usb")
         finally:
             player.wait(30)
         time.sleep(0.3)
@@ -107,8 +106,3 @@ def test_a_microphone_that_becomes_the_default_is_recorded_at_the_next_dictation
         for module in reversed(modules):
             pulse.pactl("unload-module", module)
     assert "Traceback" not in run.log()
-
-
-def _play_to(pulse: PulseAudio, sink: str, wav: Path) -> None:
-    subprocess.run(["paplay", "-d", sink, str(wav)], env=pulse.child_env(), check=True,
-                   timeout=60)

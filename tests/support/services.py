@@ -387,9 +387,10 @@ class PulseAudio:
         merged.update(self.env)
         return merged
 
-    def play(self, wav_path: Path) -> None:
-        """Play a WAV file into the virtual microphone and return when it has finished."""
-        subprocess.run(["paplay", "-d", self.SINK, str(wav_path)], env=self.child_env(),
+    def play(self, wav_path: Path, sink: str | None = None) -> None:
+        """Play a WAV file into the virtual microphone (or another sink of this server) and
+        return when it has finished."""
+        subprocess.run(["paplay", "-d", sink or self.SINK, str(wav_path)], env=self.child_env(),
                        check=True, timeout=120)
 
     def play_async(self, wav_path: Path) -> subprocess.Popen:
