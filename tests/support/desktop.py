@@ -36,14 +36,16 @@ KEY_LOGGER = textwrap.dedent("""
 """)
 
 TK_ENTRY = textwrap.dedent("""
-    import sys, tkinter
+    import os, sys, tkinter
     root = tkinter.Tk()
     root.title("paste target")
     entry = tkinter.Entry(root, width=80)
     entry.pack()
     def save():
-        with open(sys.argv[1], "w", encoding="utf-8") as handle:
+        # Whole or not at all: a reader never sees the file truncated and not yet written.
+        with open(sys.argv[1] + ".new", "w", encoding="utf-8") as handle:
             handle.write(entry.get())
+        os.replace(sys.argv[1] + ".new", sys.argv[1])
         root.after(100, save)
     root.after(200, lambda: (root.focus_force(), entry.focus_force()))
     root.after(300, save)
